@@ -1,0 +1,80 @@
+"""Side-by-side: the nine Privileged Access Report queries on auditlake vs DuckDB over the
+same Parquet files, both with 2 threads. DuckDB gets equivalent views written in its own
+dialect (json_extract_string over event_data, partitions parsed from the path).
+
+Usage: python benches/compare_query.py AUDITLAKE_BIN LAKE_DIR TENANT
+Prints per-query and total times, and the ratio. Run by benches/compare_query.sh.
+"""
+import subprocess
+import sys
+import time
+
+import duckdb
+import yaml  # PyYAML ships with moto
+
+bin_, lake, tenant = sys.argv[1:4]
+report = yaml.safe_load(open("sql/reports/privileged_access.yaml"))
+queries = [(q["name"], q["sql"]) for q in report["queries"]]
+
+# auditlake: one process per query (a cold start each time), then all nine in one process.
+ours = {}
+for name, sql in queries:
+    t = time.perf_counter()
+    subprocess.run([bin_, "query", "--lake", lake, "--tenant", tenant, "--format", "csv", sql],
+                   check=True, stdout=subprocess.DEVNULL)
+    ours[name] = time.perf_counter() - t
+script = ";\n".join(sql for _, sql in queries) + ";\n"
+open("/tmp/auditlake_nine.sql", "w").write(script)
+t = time.perf_counter()
+subprocess.run([bin_, "query", "--lake", lake, "--tenant", tenant, "--format", "csv", "-f", "/tmp/auditlake_nine.sql"],
+               check=True, stdout=subprocess.DEVNULL)
+ours_all = time.perf_counter() - t
+
+con = duckdb.connect()
+con.execute("SET threads = 2")
+t0 = time.perf_counter()
+con.execute(f"""
+CREATE VIEW events AS
+SELECT *, regexp_extract(filename, '/data/([^/]+)/', 1) AS tenant_id,
+          CAST(regexp_extract(filename, '/(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1) AS DATE) AS event_date
+FROM read_parquet('{lake}/data/{tenant}/*/*.parquet', filename = true)
+""")
+def s(p):
+    return f"json_extract_string(event_data, '$.{p}')"
+def arr(p):
+    return f"CAST(json_extract(event_data, '$.{p}') AS VARCHAR[])"
+common = f"event_date, event_time, {s('user')} AS \"user\", {s('time')} AS \"time\""
+weak = f"{arr('access_requests')} AS access_requests, {s('with_mfa')} AS with_mfa, {s('impersonator')} AS impersonator, {s('trusted_device.device_id')} AS trusted_device_device_id"
+views = {
+    "db_session_start": f"SELECT {common}, {weak}, {s('db_protocol')} AS db_protocol, {s('db_user')} AS db_user FROM events WHERE event_source='teleport' AND event_type='db.session.start'",
+    "session_start": f"SELECT {common}, {weak}, {s('proto')} AS proto, {s('login')} AS login FROM events WHERE event_source='teleport' AND event_type='session.start'",
+    "kube_request": f"SELECT {common}, {weak}, {arr('kubernetes_groups')} AS kubernetes_groups FROM events WHERE event_source='teleport' AND event_type='kube.request'",
+    "exec_": f"SELECT {common}, {s('proto')} AS proto FROM events WHERE event_source='teleport' AND event_type='exec'",
+    "cert_create": f"SELECT {common}, {s('identity.user')} AS identity_user, {s('identity.expires')} AS identity_expires FROM events WHERE event_source='teleport' AND event_type='cert.create'",
+    "instance_join": f"SELECT {common}, {s('node_name')} AS node_name, {s('host_id')} AS host_id, {s('token_expires')} AS token_expires FROM events WHERE event_source='teleport' AND event_type='instance.join'",
+}
+for v, body in views.items():
+    con.execute(f"CREATE VIEW {v} AS {body}")
+duck_q = {
+    "database_sessions_with_weak_security": "SELECT event_date, count(*) AS count, \"user\" FROM db_session_start WHERE len(access_requests) IS NULL AND with_mfa IS NULL AND impersonator IS NULL AND trusted_device_device_id IS NULL GROUP BY event_date, \"user\" ORDER BY event_date",
+    "ssh_sessions_with_weak_security": "SELECT event_date, count(*) AS count, \"user\" FROM session_start WHERE len(access_requests) IS NULL AND proto = 'ssh' AND with_mfa IS NULL AND impersonator IS NULL AND trusted_device_device_id IS NULL GROUP BY event_date, proto, \"user\" ORDER BY event_date",
+    "kube_access_with_weak_security": "SELECT event_date, count(*) AS count, \"user\" FROM kube_request WHERE len(access_requests) IS NULL AND with_mfa IS NULL AND impersonator IS NULL AND trusted_device_device_id IS NULL GROUP BY event_date, \"user\" ORDER BY event_date",
+    "db_postgres_user": "SELECT event_date, count(*) AS count, \"user\" FROM db_session_start WHERE db_protocol = 'postgres' AND db_user = 'postgres' GROUP BY event_date, \"user\" ORDER BY event_date",
+    "kube_execs": "SELECT event_date, count(*) AS count, \"user\" FROM exec_ WHERE proto = 'kube' GROUP BY event_date, proto, \"user\" ORDER BY event_date",
+    "cert_expiration_more_than_1d": "SELECT DISTINCT event_date, count(*) AS count, identity_user AS \"user\" FROM cert_create WHERE CAST(identity_expires AS TIMESTAMPTZ) - CAST(\"time\" AS TIMESTAMPTZ) > INTERVAL 1 DAY GROUP BY event_date, identity_user ORDER BY event_date",
+    "instance_join_token_more_than_1d": "SELECT event_date, count(*) AS count, node_name, host_id FROM instance_join WHERE CAST(token_expires AS TIMESTAMPTZ) - CAST(\"time\" AS TIMESTAMPTZ) > INTERVAL 1 DAY GROUP BY event_date, node_name, host_id ORDER BY event_date",
+    "session_start_root_user": "SELECT event_date, count(*) AS count, \"user\" FROM session_start WHERE login = 'root' GROUP BY event_date, \"user\" ORDER BY event_date",
+    "kube_system_api_calls": "SELECT event_date, count(*) AS count, \"user\" FROM kube_request WHERE list_contains(kubernetes_groups, 'system:masters') GROUP BY event_date, \"user\" ORDER BY event_date",
+}
+theirs = {}
+for name, _ in queries:
+    t = time.perf_counter()
+    con.execute(duck_q[name]).fetchall()
+    theirs[name] = time.perf_counter() - t
+duck_all = time.perf_counter() - t0
+
+print(f"{'query':40} {'auditlake (cold process)':>24} {'duckdb (warm)':>14}")
+for name, _ in queries:
+    print(f"{name:40} {ours[name]:>22.3f} s {theirs[name]:>12.3f} s")
+print(f"{'all nine, one process each side':40} {ours_all:>22.3f} s {duck_all:>12.3f} s")
+print(f"ratio (auditlake / duckdb, all nine): {ours_all / duck_all:.2f}")

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+#! The project's test command: sets up the test Python (moto, duckdb, trino-query-parser …),
+#! gates the shared SQL with Trino's strict grammar, then runs every Rust test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake-target}"
+AUDITLAKE_PYTHON="$(bash scripts/python-env.sh)"
+export AUDITLAKE_PYTHON
+# Tests talk to servers on loopback only and must never reach a real AWS endpoint.
+export AWS_EC2_METADATA_DISABLED=true
+echo "== Trino grammar gate over sql/"
+"$AUDITLAKE_PYTHON" scripts/check_sql.py sql/views
+echo "== Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi

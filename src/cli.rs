@@ -1,0 +1,306 @@
+//! The command line: `ingest`, `query`, `ddl`, `demo`. Every command builds what it needs from
+//! the library (one `Engine` for queries) and prints through `output`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{Engine, EngineOptions, Limits};
+use crate::enrich::GeoIp;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ingest::{self, IngestOptions, Input};
+use crate::lake::{DEFAULT_LAKE, Lake};
+use crate::output::{self, Format, TableOptions};
+use crate::source::SourceKind;
+
+#[derive(Debug, Parser)]
+#[command(name = "auditlake", version, about = "An audit-log lake for security teams: Teleport, CloudTrail, GitHub and Okta events as Athena-compatible Parquet, queried with SQL.")]
+pub struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LakeArgs {
+    /// The lake: a directory or s3://bucket[/prefix] (AWS settings from the environment).
+    #[arg(long, env = "AUDITLAKE_LAKE", default_value = DEFAULT_LAKE)]
+    pub lake: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ScopeArgs {
+    /// Only this tenant's partitions are visible.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only the last N days of partitions (today included), like `tctl audit query exec --days`.
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Name of the events table (the Glue table's name).
+    #[arg(long, default_value = "events")]
+    pub table: String,
+    /// Stop a query after it read this many bytes (default: 20 GiB, the seed's workgroup cutoff).
+    #[arg(long)]
+    pub max_bytes_scanned: Option<u64>,
+    /// Stop a query after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout_secs: u64,
+    /// Memory the engine may use, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    pub memory_limit_mb: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest audit events from files (NDJSON, JSON arrays, CloudTrail log files, .gz) or stdin.
+    Ingest {
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// Tenant the events belong to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Decoder to use; `auto` detects the source of each record.
+        #[arg(long, default_value = "auto")]
+        source: String,
+        /// MaxMind GeoIP City database for location enrichment.
+        #[arg(long)]
+        geoip: Option<PathBuf>,
+        /// Rows buffered before a flush (bounds memory).
+        #[arg(long, default_value_t = 200_000)]
+        flush_rows: usize,
+        /// Files to read; `-` reads stdin.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Run SQL over the lake (the views of sql/views and the `events` table).
+    Query {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Output format (table on a terminal, tctl otherwise? no: table by default).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Read the SQL from a file (statements separated by `;`).
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// The SQL to run.
+        sql: Option<String>,
+    },
+    /// Run a report (default: the Privileged Access Report of seed 001) through the engine.
+    Report {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Report name (only the built-in `privilege_access_report` for now).
+        #[arg(default_value = "privilege_access_report")]
+        name: String,
+        /// Output: text or json (Teleport's report-result shape).
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Print the Athena DDL: the Glue table and (with --views) every view.
+    Ddl {
+        /// Bucket or data prefix of the lake, e.g. s3://my-long-term-bucket.
+        #[arg(long)]
+        location: Option<String>,
+        /// Table name.
+        #[arg(long, default_value = "events")]
+        table: String,
+        /// Also print `CREATE OR REPLACE VIEW` for every view.
+        #[arg(long)]
+        views: bool,
+        /// Print only the views.
+        #[arg(long)]
+        views_only: bool,
+    },
+    /// Generate a realistic synthetic month for a small company and ingest it (no AWS needed).
+    Demo {
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// Random seed: the same seed and start date give the same events.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days of events.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// First day (default: so that the last day is today).
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
+        /// Events per day, all sources together.
+        #[arg(long, default_value_t = 3000)]
+        events_per_day: u32,
+        /// Only Teleport events (for benchmarks).
+        #[arg(long)]
+        teleport_only: bool,
+        /// Write the raw events as NDJSON to this file instead of ingesting them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,auditlake=info",
+        _ => "debug,auditlake=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Exit codes: 1 general, 2 bad input, 3 not allowed, 4 limit hit, 5 unavailable.
+pub fn exit_code(e: &Error) -> u8 {
+    match e.kind() {
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::PermissionDenied => 3,
+        ErrorKind::ResourceExhausted => 4,
+        ErrorKind::Unavailable | ErrorKind::NotFound => 5,
+        ErrorKind::Internal => 1,
+    }
+}
+
+/// Exit code of an ingest run in which some records were rejected.
+pub const EXIT_REJECTED: u8 = 6;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(run_async(cli))
+}
+
+fn engine_options(lake: Lake, scope: &ScopeArgs) -> EngineOptions {
+    let mut o = EngineOptions::new(lake);
+    o.tenant = scope.tenant.clone();
+    o.days = scope.days;
+    o.table = scope.table.clone();
+    o.limits = Limits {
+        max_bytes_scanned: scope.max_bytes_scanned.unwrap_or(crate::engine::DEFAULT_MAX_BYTES_SCANNED),
+        timeout: std::time::Duration::from_secs(scope.timeout_secs),
+        memory_limit_bytes: scope.memory_limit_mb.saturating_mul(1024 * 1024),
+    };
+    o
+}
+
+async fn run_async(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ingest { lake, tenant, source, geoip, flush_rows, files } => {
+            let lake = Lake::open(&lake.lake)?;
+            let source = match source.as_str() {
+                "auto" => None,
+                s => Some(s.parse::<SourceKind>().map_err(|_| {
+                    Error::Config(format!("unknown source '{s}' (auto, teleport, cloudtrail, github, okta)"))
+                })?),
+            };
+            let geoip = geoip.map(|p| GeoIp::open(&p)).transpose()?.map(Arc::new);
+            let opts = IngestOptions { tenant, source, geoip, flush_rows: flush_rows.max(1), ..Default::default() };
+            let inputs = files.iter().map(|f| Input::parse(f)).collect();
+            let progress = std::io::stderr().is_terminal();
+            let summary = ingest::ingest_files(&lake, inputs, opts, progress).await?;
+            print!("{}", summary.render());
+            Ok(if summary.rejected > 0 { ExitCode::from(EXIT_REJECTED) } else { ExitCode::SUCCESS })
+        }
+        Command::Query { lake, scope, format, file, sql } => {
+            let text = match (file, sql) {
+                (Some(f), None) => std::fs::read_to_string(&f).map_err(|e| Error::Io { path: f, source: e })?,
+                (None, Some(s)) => s,
+                (None, None) => return Err(Error::Config("give the SQL as an argument or with -f FILE".into())),
+                (Some(_), Some(_)) => return Err(Error::Config("give the SQL either as an argument or with -f, not both".into())),
+            };
+            let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
+            let statements = split_statements(&text)?;
+            let stdout = std::io::stdout();
+            for stmt in statements {
+                let res = engine.execute(&stmt).await?;
+                let mut out = stdout.lock();
+                output::write(&mut out, format, &res.schema, &res.batches, TableOptions::default())?;
+                out.flush().ok();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { lake, mut scope, name, format } => {
+            let report = crate::report::builtin();
+            if name != report.name && name != "privileged_access" {
+                return Err(Error::Config(format!("unknown report '{name}' (built in: {})", report.name)));
+            }
+            // The UI's default window for reports is 30 days.
+            scope.days = scope.days.or(Some(30));
+            let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
+            let result = crate::report::run(&engine, &report).await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&result).map_err(|e| Error::Other(e.to_string()))?);
+            } else {
+                print!("{}", crate::report::render_text(&result));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ddl { location, table, views, views_only } => {
+            let mut out = String::new();
+            if !views_only {
+                out.push_str(&crate::catalog::glue_ddl(location.as_deref(), &table));
+                out.push('\n');
+            }
+            if views || views_only {
+                for v in crate::catalog::views() {
+                    out.push_str(&format!("\n{};\n", v.ddl(&table)));
+                }
+            }
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { lake, seed, days, start, events_per_day, teleport_only, out } => {
+            crate::demo_cli::run(crate::demo_cli::DemoArgs {
+                lake: lake.lake,
+                seed,
+                days,
+                start,
+                events_per_day,
+                teleport_only,
+                out,
+            })
+            .await
+        }
+    }
+}
+
+/// Splits a script into statements at top-level `;` using the SQL tokenizer (so a `;` inside
+/// a string or comment does not split), keeping each statement's original text, and checks
+/// each one parses before anything runs.
+pub fn split_statements(text: &str) -> Result<Vec<String>> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize()
+        .map_err(|e| Error::Sql(format!("syntax error: {e}")))?;
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for t in tokens {
+        if t == Token::SemiColon {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push_str(&t.to_string());
+        }
+    }
+    out.push(cur);
+    let stmts: Vec<String> = out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && !is_only_comments(s)).collect();
+    for s in &stmts {
+        datafusion::sql::parser::DFParser::parse_sql(s).map_err(|e| Error::Sql(format!("syntax error: {e}")))?;
+    }
+    Ok(stmts)
+}
+
+fn is_only_comments(s: &str) -> bool {
+    s.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with("--")
+    })
+}

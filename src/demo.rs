@@ -1,0 +1,1 @@
+//! Synthetic demo data: a month of events for a small company across all four sources.

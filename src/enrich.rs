@@ -1,0 +1,158 @@
+//! GeoIP enrichment: fills city, country, region, latitude and longitude from a MaxMind City
+//! database, cached per IP; records which database did it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use maxminddb::geoip2;
+
+use crate::error::{Error, Result};
+use crate::schema::Row;
+
+/// A location as written into the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geo {
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// Where enrichment came from, written into each Parquet file's key-value metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoProvenance {
+    pub database_type: String,
+    pub build_epoch: u64,
+}
+
+/// A GeoIP City database opened once and shared by the decode threads (the reader is
+/// immutable); each thread keeps its own `GeoCache`.
+pub struct GeoIp {
+    reader: maxminddb::Reader<Vec<u8>>,
+}
+
+impl GeoIp {
+    pub fn open(path: &Path) -> Result<GeoIp> {
+        let reader = maxminddb::Reader::open_readfile(path)
+            .map_err(|source| Error::GeoIp { path: path.into(), source })?;
+        Ok(GeoIp { reader })
+    }
+
+    /// Opens a database held in memory (the built-in fixture).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoIp> {
+        let reader = maxminddb::Reader::from_source(bytes)
+            .map_err(|source| Error::GeoIp { path: "<built-in fixture>".into(), source })?;
+        Ok(GeoIp { reader })
+    }
+
+    pub fn provenance(&self) -> GeoProvenance {
+        let m = self.reader.metadata();
+        GeoProvenance { database_type: m.database_type.clone(), build_epoch: m.build_epoch }
+    }
+
+    /// Looks an address up. Private, reserved and unknown addresses, and database errors on
+    /// one record, give `None`: enrichment is best effort and must never reject an event.
+    pub fn lookup(&self, ip: IpAddr) -> Option<Geo> {
+        if !is_public(ip) {
+            return None;
+        }
+        let found = self.reader.lookup(ip).ok()?;
+        let city: geoip2::City = found.decode().ok()??;
+        let geo = Geo {
+            city: city.city.names.english.map(str::to_string),
+            country: city.country.names.english.map(str::to_string),
+            region: city.subdivisions.first().and_then(|s| s.names.english).map(str::to_string),
+            latitude: city.location.latitude,
+            longitude: city.location.longitude,
+        };
+        let empty = geo.city.is_none() && geo.country.is_none() && geo.latitude.is_none();
+        (!empty).then_some(geo)
+    }
+}
+
+/// A per-thread cache in front of a `GeoIp`: audit logs repeat the same few hundred
+/// addresses millions of times, and a lookup walks the tree and decodes a map.
+pub struct GeoCache<'a> {
+    geo: &'a GeoIp,
+    cache: HashMap<IpAddr, Option<Geo>>,
+}
+
+impl<'a> GeoCache<'a> {
+    pub fn new(geo: &'a GeoIp) -> Self {
+        Self { geo, cache: HashMap::new() }
+    }
+
+    /// Fills the row's location columns from its `ip`, if any.
+    pub fn enrich(&mut self, row: &mut Row) {
+        let Some(ip) = row.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()) else {
+            return;
+        };
+        if self.cache.len() > 1_000_000 {
+            // Bound memory on adversarial input (every event from a new address).
+            self.cache.clear();
+        }
+        let geo = self.cache.entry(ip).or_insert_with(|| self.geo.lookup(ip));
+        if let Some(g) = geo {
+            row.city.clone_from(&g.city);
+            row.country.clone_from(&g.country);
+            row.region.clone_from(&g.region);
+            row.latitude = g.latitude;
+            row.longitude = g.longitude;
+        }
+    }
+}
+
+/// Is this a globally routable address? Private, loopback, link-local, shared (CGNAT),
+/// documentation, multicast and other reserved ranges have no meaningful location.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared address space
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24 IETF protocol assignments
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
+                || o[0] >= 240) // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation 2001:db8::/32
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_reserved_are_not_public() {
+        for ip in [
+            "10.1.2.3", "192.168.1.1", "172.16.5.4", "127.0.0.1", "169.254.1.1", "100.64.0.1",
+            "192.0.2.1", "198.51.100.7", "203.0.113.9", "224.0.0.1", "255.255.255.255", "0.0.0.0",
+            "::1", "fd00::1", "fe80::1", "2001:db8::1", "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip} should not be public");
+        }
+        for ip in ["81.2.69.142", "8.8.8.8", "2a02:8108::1", "::ffff:81.2.69.142"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip} should be public");
+        }
+    }
+}

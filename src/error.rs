@@ -1,0 +1,127 @@
+//! The crate's error type: every failure a user can meet, with context, in one enum.
+//!
+//! Each variant says what went wrong in the user's terms; `kind()` classifies it once so every
+//! face maps it the same way (exit codes in the CLI, gRPC codes in the Flight server).
+
+use std::path::PathBuf;
+
+/// What kind of failure an error is, independent of the face reporting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The user's input is wrong (bad SQL, unknown view, bad flag value).
+    InvalidInput,
+    /// The statement is not allowed (DDL/DML on a read-only engine).
+    PermissionDenied,
+    /// A guardrail stopped the work (bytes scanned, timeout, memory).
+    ResourceExhausted,
+    /// Something outside failed (object store, network, disk).
+    Unavailable,
+    /// Not found (a lake, a file, a saved query).
+    NotFound,
+    /// A bug or an unexpected state.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid lake location '{url}': {reason}")]
+    LakeUrl { url: String, reason: String },
+
+    #[error("object store error at '{path}'")]
+    Store {
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("cannot read '{path}'")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot open GeoIP database '{path}'")]
+    GeoIp {
+        path: PathBuf,
+        #[source]
+        source: maxminddb::MaxMindDbError,
+    },
+
+    #[error("cannot write Parquet for partition {partition}")]
+    Parquet {
+        partition: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    #[error("{0}")]
+    Sql(String),
+
+    #[error("statement not allowed: {0}")]
+    NotAllowed(String),
+
+    #[error("query stopped: {0}")]
+    Limit(String),
+
+    #[error("query engine error")]
+    DataFusion(#[source] datafusion::error::DataFusionError),
+
+    #[error("arrow error")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::LakeUrl { .. } | Error::Sql(_) | Error::Config(_) => ErrorKind::InvalidInput,
+            Error::NotAllowed(_) => ErrorKind::PermissionDenied,
+            Error::Limit(_) => ErrorKind::ResourceExhausted,
+            Error::Store { source, .. } => match source {
+                object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+                _ => ErrorKind::Unavailable,
+            },
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            Error::Io { .. } | Error::GeoIp { .. } => ErrorKind::Unavailable,
+            Error::DataFusion(e) => datafusion_kind(e),
+            Error::Parquet { .. } | Error::Arrow(_) | Error::Other(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub fn store(path: impl Into<String>, source: object_store::Error) -> Self {
+        Error::Store { path: path.into(), source }
+    }
+}
+
+/// Classifies a DataFusion error: plan/SQL errors are the user's, resource errors are limits.
+fn datafusion_kind(e: &datafusion::error::DataFusionError) -> ErrorKind {
+    use datafusion::error::DataFusionError as D;
+    match e.find_root() {
+        D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
+            ErrorKind::InvalidInput
+        }
+        D::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
+        D::ObjectStore(_) | D::IoError(_) => ErrorKind::Unavailable,
+        D::Execution(msg) if msg.starts_with(crate::engine::LIMIT_PREFIX) => {
+            ErrorKind::ResourceExhausted
+        }
+        D::Execution(_) => ErrorKind::InvalidInput,
+        _ => ErrorKind::Internal,
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Error::DataFusion(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

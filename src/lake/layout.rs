@@ -1,0 +1,86 @@
+//! Paths ↔ partitions: `data/{tenant_id}/{YYYY-MM-DD}/{uuidv7}.parquet`, the layout Athena's
+//! projection template (`storage.location.template = …/data/${tenant_id}/${event_date}/`) reads.
+
+use chrono::NaiveDate;
+use object_store::path::Path;
+
+use super::Lake;
+
+/// Top directory of the partitions, under the lake root.
+pub const DATA_DIR: &str = "data";
+
+/// Is `tenant` usable as one path segment that Athena's injected projection can also name?
+/// Letters, digits, `-`, `_` and `.` only, so a tenant can never escape its directory.
+pub fn valid_tenant(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= 128
+        && tenant != "."
+        && tenant != ".."
+        && tenant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// `data/`
+pub fn data_prefix(lake: &Lake) -> Path {
+    lake.path(DATA_DIR)
+}
+
+/// `data/{tenant}/`
+pub fn tenant_prefix(lake: &Lake, tenant: &str) -> Path {
+    lake.path(&format!("{DATA_DIR}/{tenant}"))
+}
+
+/// `data/{tenant}/{date}/`
+pub fn partition_prefix(lake: &Lake, tenant: &str, date: NaiveDate) -> Path {
+    lake.path(&format!("{DATA_DIR}/{tenant}/{}", date.format("%Y-%m-%d")))
+}
+
+/// A new file name in a partition: a UUIDv7, so names sort roughly by write time (as Teleport's).
+pub fn new_file_path(lake: &Lake, tenant: &str, date: NaiveDate) -> Path {
+    let id = uuid::Uuid::now_v7();
+    lake.path(&format!(
+        "{DATA_DIR}/{tenant}/{}/{id}.parquet",
+        date.format("%Y-%m-%d")
+    ))
+}
+
+/// Parses a partition date directory name.
+pub fn parse_date(segment: &str) -> Option<NaiveDate> {
+    if segment.len() != 10 {
+        return None;
+    }
+    NaiveDate::parse_from_str(segment, "%Y-%m-%d").ok()
+}
+
+/// Is this object a data file of the lake (not a temporary or foreign file)?
+pub fn is_data_file(path: &Path) -> bool {
+    path.filename().is_some_and(|f| f.ends_with(".parquet") && !f.starts_with('.') && !f.starts_with('_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_cannot_escape() {
+        assert!(valid_tenant("acme"));
+        assert!(valid_tenant("acme-prod_2.eu"));
+        for bad in ["", "..", ".", "a/b", "a b", "ü", "a\\b"] {
+            assert!(!valid_tenant(bad), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert_eq!(parse_date("2024-03-20"), NaiveDate::from_ymd_opt(2024, 3, 20));
+        assert_eq!(parse_date("2024-3-20"), None);
+        assert_eq!(parse_date("2024-02-30"), None);
+        assert_eq!(parse_date("tmp"), None);
+    }
+
+    #[test]
+    fn data_files_only() {
+        assert!(is_data_file(&Path::from("data/a/2024-01-01/0190.parquet")));
+        assert!(!is_data_file(&Path::from("data/a/2024-01-01/0190.parquet#1")));
+        assert!(!is_data_file(&Path::from("data/a/2024-01-01/_tmp.parquet")));
+    }
+}

@@ -1,0 +1,17 @@
+//! auditlake: an audit-log lake for security teams — sources in, Athena-compatible Parquet out,
+//! queried through one engine by every face (CLI, REPL, Flight SQL, reports, alerts).
+
+pub mod catalog;
+pub mod cli;
+pub mod demo;
+pub mod demo_cli;
+pub mod engine;
+pub mod enrich;
+pub mod error;
+pub mod ingest;
+pub mod lake;
+pub mod output;
+pub mod report;
+pub mod schema;
+pub mod source;
+pub mod udf;

@@ -1,0 +1,24 @@
+//! The `auditlake` binary: parses the command line and hands over to the library; prints the
+//! whole error chain and maps it to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = auditlake::cli::Cli::parse();
+    auditlake::cli::init_tracing(cli.verbose);
+    match auditlake::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!("\n  caused by: {s}"));
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::from(auditlake::cli::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Trino-compatible SQL functions and planner rewrites, so Athena queries run unchanged.

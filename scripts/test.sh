@@ -8,6 +8,11 @@ AUDITLAKE_PYTHON="$(bash scripts/python-env.sh)"
 export AUDITLAKE_PYTHON
 # Tests talk to servers on loopback only and must never reach a real AWS endpoint.
 export AWS_EC2_METADATA_DISABLED=true
+# The shell tests drive the real binary through tmux, as a person would.
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "== installing tmux (the REPL tests drive the shell through it)"
+  (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null || sudo -n apt-get install -y -qq tmux >/dev/null
+fi
 echo "== Trino grammar gate over sql/"
 "$AUDITLAKE_PYTHON" scripts/check_sql.py sql/views
 echo "== Rust tests"

@@ -92,6 +92,19 @@ pub enum Command {
         /// The SQL to run.
         sql: Option<String>,
     },
+    /// The interactive SQL shell (or, with -c or piped input, a script runner).
+    Sql {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Run these statements/meta-commands and exit (non-zero on the first error).
+        #[arg(short = 'c', long = "command")]
+        command: Option<String>,
+    },
     /// Run a report (default: the Privileged Access Report of seed 001) through the engine.
     Report {
         #[command(flatten)]
@@ -224,6 +237,21 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 let mut out = stdout.lock();
                 output::write(&mut out, format, &res.schema, &res.batches, TableOptions::default())?;
                 out.flush().ok();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql { lake, scope, format, command } => {
+            let opts = engine_options(Lake::open(&lake.lake)?, &scope);
+            let mut session = crate::repl::Session::new(opts, format).await?;
+            if let Some(text) = command {
+                crate::repl::run_script(&mut session, &text).await?;
+            } else if std::io::stdin().is_terminal() {
+                crate::repl::run_interactive(session).await?;
+            } else {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| Error::Io { path: "<stdin>".into(), source: e })?;
+                crate::repl::run_script(&mut session, &text).await?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod ingest;
 pub mod lake;
 pub mod output;
+pub mod repl;
 pub mod report;
 pub mod schema;
 pub mod source;

@@ -394,8 +394,9 @@ pub fn read_inputs(
         if first.trim().is_empty() {
             continue;
         }
-        let whole_document = first.trim_start().starts_with('[')
-            || serde_json::from_str::<serde::de::IgnoredAny>(first.trim()).is_err();
+        // NDJSON when the first line is a complete JSON value (an object, or an array of
+        // events on one line); otherwise the input is one multi-line document.
+        let whole_document = serde_json::from_str::<serde::de::IgnoredAny>(first.trim()).is_err();
         if whole_document {
             let mut rest = String::new();
             r.read_to_string(&mut rest).map_err(io_err)?;

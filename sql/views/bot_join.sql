@@ -1,0 +1,19 @@
+-- bot.join: A Machine ID bot joined the cluster (bot name, join method, token).
+SELECT
+  event_date
+  , event_time
+  , tenant_id
+  , json_extract_scalar(event_data, '$["bot_name"]') AS "bot_name"
+  , json_extract_scalar(event_data, '$["cluster_name"]') AS "cluster_name"
+  , json_extract_scalar(event_data, '$["code"]') AS "code"
+  , CAST(json_extract_scalar(event_data, '$["ei"]') AS BIGINT) AS "ei"
+  , json_extract_scalar(event_data, '$["error"]') AS "error"
+  , json_extract_scalar(event_data, '$["event"]') AS "event"
+  , json_extract_scalar(event_data, '$["message"]') AS "message"
+  , json_extract_scalar(event_data, '$["method"]') AS "method"
+  , CAST(json_extract_scalar(event_data, '$["success"]') AS BOOLEAN) AS "success"
+  , json_extract_scalar(event_data, '$["time"]') AS "time"
+  , json_extract_scalar(event_data, '$["token_name"]') AS "token_name"
+  , json_extract_scalar(event_data, '$["uid"]') AS "uid"
+FROM events
+WHERE event_source = 'teleport' AND event_type = 'bot.join'

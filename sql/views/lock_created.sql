@@ -1,0 +1,39 @@
+-- lock.created: A lock was created or updated (its target: user, role, node, device, ...).
+SELECT
+  event_date
+  , event_time
+  , tenant_id
+  , CAST(json_extract(event_data, '$["access_requests"]') AS ARRAY<VARCHAR>) AS "access_requests"
+  , json_extract_scalar(event_data, '$["aws_role_arn"]') AS "aws_role_arn"
+  , json_extract_scalar(event_data, '$["azure_identity"]') AS "azure_identity"
+  , json_extract_scalar(event_data, '$["cluster_name"]') AS "cluster_name"
+  , json_extract_scalar(event_data, '$["code"]') AS "code"
+  , CAST(json_extract_scalar(event_data, '$["ei"]') AS BIGINT) AS "ei"
+  , json_extract_scalar(event_data, '$["event"]') AS "event"
+  , json_extract_scalar(event_data, '$["expires"]') AS "expires"
+  , json_extract_scalar(event_data, '$["gcp_service_account"]') AS "gcp_service_account"
+  , json_extract_scalar(event_data, '$["impersonator"]') AS "impersonator"
+  , json_extract_scalar(event_data, '$["login"]') AS "login"
+  , json_extract_scalar(event_data, '$["name"]') AS "name"
+  , json_extract_scalar(event_data, '$["required_private_key_policy"]') AS "required_private_key_policy"
+  , json_extract_scalar(event_data, '$["target"]["access_request"]') AS "target_access_request"
+  , json_extract_scalar(event_data, '$["target"]["device"]') AS "target_device"
+  , json_extract_scalar(event_data, '$["target"]["login"]') AS "target_login"
+  , json_extract_scalar(event_data, '$["target"]["mfa_device"]') AS "target_mfa_device"
+  , json_extract_scalar(event_data, '$["target"]["node"]') AS "target_node"
+  , json_extract_scalar(event_data, '$["target"]["role"]') AS "target_role"
+  , json_extract_scalar(event_data, '$["target"]["server_id"]') AS "target_server_id"
+  , json_extract_scalar(event_data, '$["target"]["user"]') AS "target_user"
+  , json_extract_scalar(event_data, '$["target"]["windows_desktop"]') AS "target_windows_desktop"
+  , json_extract_scalar(event_data, '$["time"]') AS "time"
+  , json_extract_scalar(event_data, '$["trusted_device"]["asset_tag"]') AS "trusted_device_asset_tag"
+  , json_extract_scalar(event_data, '$["trusted_device"]["credential_id"]') AS "trusted_device_credential_id"
+  , json_extract_scalar(event_data, '$["trusted_device"]["device_id"]') AS "trusted_device_device_id"
+  , CAST(json_extract_scalar(event_data, '$["trusted_device"]["device_origin"]') AS INTEGER) AS "trusted_device_device_origin"
+  , CAST(json_extract_scalar(event_data, '$["trusted_device"]["os_type"]') AS INTEGER) AS "trusted_device_os_type"
+  , json_extract_scalar(event_data, '$["ttl"]') AS "ttl"
+  , json_extract_scalar(event_data, '$["uid"]') AS "uid"
+  , json_extract_scalar(event_data, '$["updated_by"]') AS "updated_by"
+  , json_extract_scalar(event_data, '$["user"]') AS "user"
+FROM events
+WHERE event_source = 'teleport' AND event_type = 'lock.created'

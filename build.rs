@@ -20,7 +20,12 @@ fn main() {
         for f in files {
             println!("cargo:rerun-if-changed={}", f.display());
             let name = f.file_stem().unwrap().to_string_lossy();
-            writeln!(code, "    ({name:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+            writeln!(
+                code,
+                "    ({name:?}, include_str!({:?})),",
+                f.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(code, "];").unwrap();
     }

@@ -24,10 +24,17 @@ fn events(n: u32) -> Vec<String> {
 }
 
 fn bench_ingest(c: &mut Criterion) {
-    let n = std::env::var("AUDITLAKE_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let n = std::env::var("AUDITLAKE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let lines = Arc::new(events(n));
     let geo = Arc::new(GeoIp::from_bytes(auditlake::demo_cli::FIXTURE_GEOIP.to_vec()).unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("ingest");
     g.sample_size(10);
     g.throughput(Throughput::Elements(lines.len() as u64));
@@ -38,10 +45,20 @@ fn bench_ingest(c: &mut Criterion) {
             async move {
                 let dir = tempfile::tempdir().unwrap();
                 let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-                let opts = IngestOptions { tenant: "bench".into(), geoip: Some(geo), threads: 2, ..Default::default() };
+                let opts = IngestOptions {
+                    tenant: "bench".into(),
+                    geoip: Some(geo),
+                    threads: 2,
+                    ..Default::default()
+                };
                 let s = auditlake::ingest::run(&lake, opts, move |tx| {
                     for (i, chunk) in lines.chunks(2048).enumerate() {
-                        let c = Chunk { tenant: Arc::from("bench"), input: Arc::from("bench"), first_line: (i * 2048) as u64, lines: chunk.to_vec() };
+                        let c = Chunk {
+                            tenant: Arc::from("bench"),
+                            input: Arc::from("bench"),
+                            first_line: (i * 2048) as u64,
+                            lines: chunk.to_vec(),
+                        };
                         if tx.send(c).is_err() {
                             break;
                         }

@@ -38,13 +38,19 @@ impl View {
         if table == "events" {
             self.body.trim().to_string()
         } else {
-            FROM_EVENTS.replace_all(self.body.trim(), format!("FROM {table}")).into_owned()
+            FROM_EVENTS
+                .replace_all(self.body.trim(), format!("FROM {table}"))
+                .into_owned()
         }
     }
 
     /// `CREATE OR REPLACE VIEW name AS body`: valid on DataFusion and on Athena engine v3.
     pub fn ddl(&self, table: &str) -> String {
-        format!("CREATE OR REPLACE VIEW {} AS\n{}", self.name, self.body_for(table))
+        format!(
+            "CREATE OR REPLACE VIEW {} AS\n{}",
+            self.name,
+            self.body_for(table)
+        )
     }
 }
 
@@ -59,14 +65,21 @@ pub fn views() -> Vec<View> {
                 Some((t, d)) => (t.trim().to_string(), d.trim().to_string()),
                 None => (name.replace('_', "."), header.to_string()),
             };
-            View { name, event_type, description, body }
+            View {
+                name,
+                event_type,
+                description,
+                body,
+            }
         })
         .collect()
 }
 
 /// Looks a view up by name.
 pub fn view(name: &str) -> Option<View> {
-    views().into_iter().find(|v| v.name.eq_ignore_ascii_case(name))
+    views()
+        .into_iter()
+        .find(|v| v.name.eq_ignore_ascii_case(name))
 }
 
 /// The Glue DDL with the table name and lake location filled in.
@@ -81,21 +94,37 @@ pub fn glue_ddl(location: Option<&str>, table: &str) -> String {
         ddl = ddl.replace(DDL_LOCATION, loc);
     }
     if table != "events" {
-        ddl = ddl.replacen("IF NOT EXISTS events (", &format!("IF NOT EXISTS {table} ("), 1);
+        ddl = ddl.replacen(
+            "IF NOT EXISTS events (",
+            &format!("IF NOT EXISTS {table} ("),
+            1,
+        );
     }
     ddl
 }
 
 /// Parses the column list of a `CREATE EXTERNAL TABLE` text: (columns, partition keys), each
 /// `(name, type)` in order. Used to prove the DDL and the Arrow schema agree.
-pub fn parse_ddl_columns(ddl: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let no_comments: String =
-        ddl.lines().map(|l| l.split("--").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+/// `(name, type)` pairs of a column list.
+pub type NamedTypes = Vec<(String, String)>;
+
+pub fn parse_ddl_columns(ddl: &str) -> (NamedTypes, NamedTypes) {
+    let no_comments: String = ddl
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
     let section = |start: &str| -> Vec<(String, String)> {
-        let Some(i) = no_comments.find(start) else { return vec![] };
+        let Some(i) = no_comments.find(start) else {
+            return vec![];
+        };
         let rest = &no_comments[i + start.len()..];
-        let Some(open) = rest.find('(') else { return vec![] };
-        let Some(close) = rest[open..].find(')') else { return vec![] };
+        let Some(open) = rest.find('(') else {
+            return vec![];
+        };
+        let Some(close) = rest[open..].find(')') else {
+            return vec![];
+        };
         rest[open + 1..open + close]
             .split(',')
             .filter_map(|c| {

@@ -17,7 +17,11 @@ use crate::output::{self, Format, TableOptions};
 use crate::source::SourceKind;
 
 #[derive(Debug, Parser)]
-#[command(name = "auditlake", version, about = "An audit-log lake for security teams: Teleport, CloudTrail, GitHub and Okta events as Athena-compatible Parquet, queried with SQL.")]
+#[command(
+    name = "auditlake",
+    version,
+    about = "An audit-log lake for security teams: Teleport, CloudTrail, GitHub and Okta events as Athena-compatible Parquet, queried with SQL."
+)]
 pub struct Cli {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -166,7 +170,10 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Exit codes: 1 general, 2 bad input, 3 not allowed, 4 limit hit, 5 unavailable.
@@ -197,7 +204,9 @@ fn engine_options(lake: Lake, scope: &ScopeArgs) -> EngineOptions {
     o.days = scope.days;
     o.table = scope.table.clone();
     o.limits = Limits {
-        max_bytes_scanned: scope.max_bytes_scanned.unwrap_or(crate::engine::DEFAULT_MAX_BYTES_SCANNED),
+        max_bytes_scanned: scope
+            .max_bytes_scanned
+            .unwrap_or(crate::engine::DEFAULT_MAX_BYTES_SCANNED),
         timeout: std::time::Duration::from_secs(scope.timeout_secs),
         memory_limit_bytes: scope.memory_limit_mb.saturating_mul(1024 * 1024),
     };
@@ -206,28 +215,63 @@ fn engine_options(lake: Lake, scope: &ScopeArgs) -> EngineOptions {
 
 async fn run_async(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Ingest { lake, tenant, source, geoip, flush_rows, files } => {
+        Command::Ingest {
+            lake,
+            tenant,
+            source,
+            geoip,
+            flush_rows,
+            files,
+        } => {
             let lake = Lake::open(&lake.lake)?;
             let source = match source.as_str() {
                 "auto" => None,
                 s => Some(s.parse::<SourceKind>().map_err(|_| {
-                    Error::Config(format!("unknown source '{s}' (auto, teleport, cloudtrail, github, okta)"))
+                    Error::Config(format!(
+                        "unknown source '{s}' (auto, teleport, cloudtrail, github, okta)"
+                    ))
                 })?),
             };
             let geoip = geoip.map(|p| GeoIp::open(&p)).transpose()?.map(Arc::new);
-            let opts = IngestOptions { tenant, source, geoip, flush_rows: flush_rows.max(1), ..Default::default() };
+            let opts = IngestOptions {
+                tenant,
+                source,
+                geoip,
+                flush_rows: flush_rows.max(1),
+                ..Default::default()
+            };
             let inputs = files.iter().map(|f| Input::parse(f)).collect();
             let progress = std::io::stderr().is_terminal();
             let summary = ingest::ingest_files(&lake, inputs, opts, progress).await?;
             print!("{}", summary.render());
-            Ok(if summary.rejected > 0 { ExitCode::from(EXIT_REJECTED) } else { ExitCode::SUCCESS })
+            Ok(if summary.rejected > 0 {
+                ExitCode::from(EXIT_REJECTED)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Query { lake, scope, format, file, sql } => {
+        Command::Query {
+            lake,
+            scope,
+            format,
+            file,
+            sql,
+        } => {
             let text = match (file, sql) {
-                (Some(f), None) => std::fs::read_to_string(&f).map_err(|e| Error::Io { path: f, source: e })?,
+                (Some(f), None) => {
+                    std::fs::read_to_string(&f).map_err(|e| Error::Io { path: f, source: e })?
+                }
                 (None, Some(s)) => s,
-                (None, None) => return Err(Error::Config("give the SQL as an argument or with -f FILE".into())),
-                (Some(_), Some(_)) => return Err(Error::Config("give the SQL either as an argument or with -f, not both".into())),
+                (None, None) => {
+                    return Err(Error::Config(
+                        "give the SQL as an argument or with -f FILE".into(),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::Config(
+                        "give the SQL either as an argument or with -f, not both".into(),
+                    ));
+                }
             };
             let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
             let statements = split_statements(&text)?;
@@ -235,12 +279,23 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             for stmt in statements {
                 let res = engine.execute(&stmt).await?;
                 let mut out = stdout.lock();
-                output::write(&mut out, format, &res.schema, &res.batches, TableOptions::default())?;
+                output::write(
+                    &mut out,
+                    format,
+                    &res.schema,
+                    &res.batches,
+                    TableOptions::default(),
+                )?;
                 out.flush().ok();
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sql { lake, scope, format, command } => {
+        Command::Sql {
+            lake,
+            scope,
+            format,
+            command,
+        } => {
             let opts = engine_options(Lake::open(&lake.lake)?, &scope);
             let mut session = crate::repl::Session::new(opts, format).await?;
             if let Some(text) = command {
@@ -249,29 +304,50 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 crate::repl::run_interactive(session).await?;
             } else {
                 let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                    .map_err(|e| Error::Io { path: "<stdin>".into(), source: e })?;
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+                    Error::Io {
+                        path: "<stdin>".into(),
+                        source: e,
+                    }
+                })?;
                 crate::repl::run_script(&mut session, &text).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report { lake, mut scope, name, format } => {
+        Command::Report {
+            lake,
+            mut scope,
+            name,
+            format,
+        } => {
             let report = crate::report::builtin();
             if name != report.name && name != "privileged_access" {
-                return Err(Error::Config(format!("unknown report '{name}' (built in: {})", report.name)));
+                return Err(Error::Config(format!(
+                    "unknown report '{name}' (built in: {})",
+                    report.name
+                )));
             }
             // The UI's default window for reports is 30 days.
             scope.days = scope.days.or(Some(30));
             let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
             let result = crate::report::run(&engine, &report).await?;
             if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&result).map_err(|e| Error::Other(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result)
+                        .map_err(|e| Error::Other(e.to_string()))?
+                );
             } else {
                 print!("{}", crate::report::render_text(&result));
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ddl { location, table, views, views_only } => {
+        Command::Ddl {
+            location,
+            table,
+            views,
+            views_only,
+        } => {
             let mut out = String::new();
             if !views_only {
                 out.push_str(&crate::catalog::glue_ddl(location.as_deref(), &table));
@@ -285,7 +361,15 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { lake, seed, days, start, events_per_day, teleport_only, out } => {
+        Command::Demo {
+            lake,
+            seed,
+            days,
+            start,
+            events_per_day,
+            teleport_only,
+            out,
+        } => {
             crate::demo_cli::run(crate::demo_cli::DemoArgs {
                 lake: lake.lake,
                 seed,
@@ -319,9 +403,14 @@ pub fn split_statements(text: &str) -> Result<Vec<String>> {
         }
     }
     out.push(cur);
-    let stmts: Vec<String> = out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && !is_only_comments(s)).collect();
+    let stmts: Vec<String> = out
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && !is_only_comments(s))
+        .collect();
     for s in &stmts {
-        datafusion::sql::parser::DFParser::parse_sql(s).map_err(|e| Error::Sql(format!("syntax error: {e}")))?;
+        datafusion::sql::parser::DFParser::parse_sql(s)
+            .map_err(|e| Error::Sql(format!("syntax error: {e}")))?;
     }
     Ok(stmts)
 }

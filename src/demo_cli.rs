@@ -38,14 +38,21 @@ pub fn spec(args: &DemoArgs) -> DemoSpec {
         start,
         days,
         events_per_day: args.events_per_day,
-        sources: if args.teleport_only { DemoSources::TeleportOnly } else { DemoSources::All },
+        sources: if args.teleport_only {
+            DemoSources::TeleportOnly
+        } else {
+            DemoSources::All
+        },
     }
 }
 
 pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let spec = spec(&args);
     if let Some(path) = &args.out {
-        let f = std::fs::File::create(path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        let f = std::fs::File::create(path).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         let mut w = std::io::BufWriter::new(f);
         let mut err = None;
         let mut n = 0u64;
@@ -58,15 +65,27 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             }
         });
         if let Some(e) = err.or_else(|| w.flush().err()) {
-            return Err(Error::Io { path: path.clone(), source: e });
+            return Err(Error::Io {
+                path: path.clone(),
+                source: e,
+            });
         }
-        println!("wrote {n} events ({} days from {}) to {}", spec.days, spec.start, path.display());
+        println!(
+            "wrote {n} events ({} days from {}) to {}",
+            spec.days,
+            spec.start,
+            path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
 
     let lake = Lake::open(&args.lake)?;
     let geoip = GeoIp::from_bytes(FIXTURE_GEOIP.to_vec())?;
-    let opts = IngestOptions { geoip: Some(Arc::new(geoip)), tenant: "acme".into(), ..Default::default() };
+    let opts = IngestOptions {
+        geoip: Some(Arc::new(geoip)),
+        tenant: "acme".into(),
+        ..Default::default()
+    };
     let producer_spec = spec.clone();
     let summary = ingest::run(&lake, opts, move |tx| {
         // One pending chunk per tenant: chunks carry their tenant.
@@ -74,8 +93,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         let mut line_no = 0u64;
         let mut closed = false;
         let send = |tenant: &str, lines: Vec<String>, first: u64| {
-            tx.send(Chunk { tenant: Arc::from(tenant), input: Arc::from("demo"), first_line: first, lines })
-                .is_ok()
+            tx.send(Chunk {
+                tenant: Arc::from(tenant),
+                input: Arc::from("demo"),
+                first_line: first,
+                lines,
+            })
+            .is_ok()
         };
         crate::demo::generate(&producer_spec, &mut |tenant, line| {
             if closed {
@@ -106,9 +130,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     );
     println!("Try:");
     println!("  auditlake query --lake {} --tenant acme \\", args.lake);
-    println!("    \"SELECT event_date, count(*) AS count, user FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date\"");
+    println!(
+        "    \"SELECT event_date, count(*) AS count, user FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date\""
+    );
     println!("  auditlake query --lake {} --format tctl \\", args.lake);
     println!("    'select event_time,identity_user from cert_create order by event_date limit 1'");
-    println!("  auditlake query --lake {} \"SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC\"", args.lake);
+    println!(
+        "  auditlake query --lake {} \"SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC\"",
+        args.lake
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,9 @@ use futures::StreamExt;
 use crate::catalog;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::lake::table::{EventsTable, LakeScanExec, ScanLimits, Scope, bytes_scanned, store_url_root};
+use crate::lake::table::{
+    EventsTable, LakeScanExec, ScanLimits, Scope, bytes_scanned, store_url_root,
+};
 
 /// Prefix of execution errors raised by our guardrails, so they classify as limits.
 pub const LIMIT_PREFIX: &str = "auditlake limit: ";
@@ -116,10 +118,10 @@ impl Engine {
     /// Builds the session: the lake's store, `events` scoped to the tenant and days, the Trino
     /// functions and every view of the catalog.
     pub async fn new(opts: EngineOptions) -> Result<Engine> {
-        if let Some(t) = &opts.tenant {
-            if !crate::lake::layout::valid_tenant(t) {
-                return Err(Error::Config(format!("invalid tenant '{t}'")));
-            }
+        if let Some(t) = &opts.tenant
+            && !crate::lake::layout::valid_tenant(t)
+        {
+            return Err(Error::Config(format!("invalid tenant '{t}'")));
         }
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -137,13 +139,23 @@ impl Engine {
             FairSpillPool::new(opts.limits.memory_limit_bytes),
             std::num::NonZeroUsize::new(5).expect("5 > 0"),
         );
-        let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()?;
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::udf::fusion::JsonFusion))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
 
         let table = EventsTable::new(
             opts.lake.clone(),
             opts.scope(),
-            ScanLimits { max_bytes_scanned: opts.limits.max_bytes_scanned },
+            ScanLimits {
+                max_bytes_scanned: opts.limits.max_bytes_scanned,
+            },
         )?;
         let url = url::Url::parse(&store_url_root(&opts.lake))
             .map_err(|e| Error::Other(format!("store url: {e}")))?;
@@ -172,8 +184,14 @@ impl Engine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| friendly(e, &self.ctx))?;
-        df.create_physical_plan().await.map_err(|e| friendly(e, &self.ctx))
+        let df = self
+            .ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| friendly(e, &self.ctx))?;
+        df.create_physical_plan()
+            .await
+            .map_err(|e| friendly(e, &self.ctx))
     }
 
     /// Runs one statement as a stream; `stats(&plan)` tells what it read once drained.
@@ -189,7 +207,8 @@ impl Engine {
     /// Runs one statement to completion, within the timeout.
     pub async fn execute(&self, sql: &str) -> Result<QueryResult> {
         let start = Instant::now();
-        let span = tracing::info_span!("query", tenant = self.opts.tenant.as_deref().unwrap_or("*"));
+        let span =
+            tracing::info_span!("query", tenant = self.opts.tenant.as_deref().unwrap_or("*"));
         let _g = span.enter();
         let (mut stream, plan) = self.execute_stream(sql).await?;
         let schema = stream.schema();
@@ -218,12 +237,19 @@ impl Engine {
             elapsed_ms = stats.elapsed.as_millis() as u64,
             "query done"
         );
-        Ok(QueryResult { schema, batches, stats })
+        Ok(QueryResult {
+            schema,
+            batches,
+            stats,
+        })
     }
 
     /// Names of the tables and views a session sees (for completion and `\d`).
     pub fn view_names(&self) -> Vec<String> {
-        catalog::views().iter().map(|v| v.name.to_string()).collect()
+        catalog::views()
+            .iter()
+            .map(|v| v.name.to_string())
+            .collect()
     }
 }
 
@@ -237,7 +263,11 @@ pub fn stats(plan: &Arc<dyn ExecutionPlan>) -> QueryStats {
             s.partitions_scanned += ps.partitions_scanned;
             s.partitions_total += ps.partitions_total;
             s.files_scanned += ps.files;
-            s.bytes_scanned += p.children().first().and_then(|c| bytes_scanned(c)).unwrap_or(0);
+            s.bytes_scanned += p
+                .children()
+                .first()
+                .and_then(|c| bytes_scanned(c))
+                .unwrap_or(0);
         }
         stack.extend(p.children().into_iter().cloned());
     }
@@ -250,15 +280,19 @@ pub fn friendly(e: datafusion::error::DataFusionError, ctx: &SessionContext) -> 
     use datafusion::error::DataFusionError as D;
     let root = e.find_root();
     let msg = root.to_string();
-    if let D::Execution(m) = root {
-        if let Some(rest) = m.strip_prefix(LIMIT_PREFIX) {
-            return Error::Limit(rest.to_string());
-        }
+    if let D::Execution(m) = root
+        && let Some(rest) = m.strip_prefix(LIMIT_PREFIX)
+    {
+        return Error::Limit(rest.to_string());
     }
     if let D::ResourcesExhausted(m) = root {
-        return Error::Limit(format!("memory limit reached: {m} (raise --memory-limit-mb)"));
+        return Error::Limit(format!(
+            "memory limit reached: {m} (raise --memory-limit-mb)"
+        ));
     }
-    if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
+    if msg.contains("not supported")
+        && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement"))
+    {
         return Error::NotAllowed(format!("{msg} — auditlake queries are read-only"));
     }
     if let Some(name) = table_not_found(&msg) {
@@ -317,7 +351,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -330,15 +366,24 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        let names: Vec<String> = ["session_start", "cert_create", "exec"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(did_you_mean("sesion_start", &names).as_deref(), Some("session_start"));
+        let names: Vec<String> = ["session_start", "cert_create", "exec"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            did_you_mean("sesion_start", &names).as_deref(),
+            Some("session_start")
+        );
         assert_eq!(did_you_mean("zzzzzzzzzz", &names), None);
     }
 
     #[test]
     fn parses_table_not_found() {
         assert_eq!(
-            table_not_found("Error during planning: table 'auditlake.public.sesion_start' not found").as_deref(),
+            table_not_found(
+                "Error during planning: table 'auditlake.public.sesion_start' not found"
+            )
+            .as_deref(),
             Some("sesion_start")
         );
     }

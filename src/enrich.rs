@@ -35,21 +35,28 @@ pub struct GeoIp {
 
 impl GeoIp {
     pub fn open(path: &Path) -> Result<GeoIp> {
-        let reader = maxminddb::Reader::open_readfile(path)
-            .map_err(|source| Error::GeoIp { path: path.into(), source })?;
+        let reader = maxminddb::Reader::open_readfile(path).map_err(|source| Error::GeoIp {
+            path: path.into(),
+            source,
+        })?;
         Ok(GeoIp { reader })
     }
 
     /// Opens a database held in memory (the built-in fixture).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoIp> {
-        let reader = maxminddb::Reader::from_source(bytes)
-            .map_err(|source| Error::GeoIp { path: "<built-in fixture>".into(), source })?;
+        let reader = maxminddb::Reader::from_source(bytes).map_err(|source| Error::GeoIp {
+            path: "<built-in fixture>".into(),
+            source,
+        })?;
         Ok(GeoIp { reader })
     }
 
     pub fn provenance(&self) -> GeoProvenance {
         let m = self.reader.metadata();
-        GeoProvenance { database_type: m.database_type.clone(), build_epoch: m.build_epoch }
+        GeoProvenance {
+            database_type: m.database_type.clone(),
+            build_epoch: m.build_epoch,
+        }
     }
 
     /// Looks an address up. Private, reserved and unknown addresses, and database errors on
@@ -63,7 +70,11 @@ impl GeoIp {
         let geo = Geo {
             city: city.city.names.english.map(str::to_string),
             country: city.country.names.english.map(str::to_string),
-            region: city.subdivisions.first().and_then(|s| s.names.english).map(str::to_string),
+            region: city
+                .subdivisions
+                .first()
+                .and_then(|s| s.names.english)
+                .map(str::to_string),
             latitude: city.location.latitude,
             longitude: city.location.longitude,
         };
@@ -81,7 +92,10 @@ pub struct GeoCache<'a> {
 
 impl<'a> GeoCache<'a> {
     pub fn new(geo: &'a GeoIp) -> Self {
-        Self { geo, cache: HashMap::new() }
+        Self {
+            geo,
+            cache: HashMap::new(),
+        }
     }
 
     /// Fills the row's location columns from its `ip`, if any.
@@ -145,13 +159,32 @@ mod tests {
     #[test]
     fn private_and_reserved_are_not_public() {
         for ip in [
-            "10.1.2.3", "192.168.1.1", "172.16.5.4", "127.0.0.1", "169.254.1.1", "100.64.0.1",
-            "192.0.2.1", "198.51.100.7", "203.0.113.9", "224.0.0.1", "255.255.255.255", "0.0.0.0",
-            "::1", "fd00::1", "fe80::1", "2001:db8::1", "::ffff:10.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.5.4",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} should not be public");
         }
-        for ip in ["81.2.69.142", "8.8.8.8", "2a02:8108::1", "::ffff:81.2.69.142"] {
+        for ip in [
+            "81.2.69.142",
+            "8.8.8.8",
+            "2a02:8108::1",
+            "::ffff:81.2.69.142",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip} should be public");
         }
     }

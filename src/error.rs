@@ -97,7 +97,10 @@ impl Error {
     }
 
     pub fn store(path: impl Into<String>, source: object_store::Error) -> Self {
-        Error::Store { path: path.into(), source }
+        Error::Store {
+            path: path.into(),
+            source,
+        }
     }
 }
 

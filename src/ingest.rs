@@ -110,7 +110,9 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
                     if let Some(g) = geo.as_mut() {
                         g.enrich(&mut row);
                     }
-                    *by_source.entry(source_label(&row.event_source)).or_default() += 1;
+                    *by_source
+                        .entry(source_label(&row.event_source))
+                        .or_default() += 1;
                     builders
                         .entry(row.event_date())
                         .or_insert_with(|| RowBatchBuilder::with_capacity(CHUNK_LINES))
@@ -119,8 +121,12 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
                 Err(e) => rejects.push(Reject {
                     input: chunk.input.to_string(),
                     line: line_no,
-                    reason: if multi { format!("record {}: {e}", elem + 1) } else { e.to_string() },
-                    record: trimmed.to_string(),
+                    reason: if multi {
+                        format!("record {}: {e}", elem + 1)
+                    } else {
+                        e.to_string()
+                    },
+                    record: line.trim_end_matches(['\n', '\r']).to_string(),
                 }),
             }
         }
@@ -129,7 +135,11 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
         .into_iter()
         .map(|(date, mut b)| ((chunk.tenant.clone(), date), b.finish()))
         .collect();
-    Decoded { batches, by_source, rejects }
+    Decoded {
+        batches,
+        by_source,
+        rejects,
+    }
 }
 
 fn source_label(s: &str) -> &'static str {
@@ -155,7 +165,9 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(lake: Lake, opts: IngestOptions) -> Self {
-        let writer_opts = Arc::new(WriterOptions { geoip: opts.geoip.as_ref().map(|g| g.provenance()) });
+        let writer_opts = Arc::new(WriterOptions {
+            geoip: opts.geoip.as_ref().map(|g| g.provenance()),
+        });
         Self {
             lake,
             opts,
@@ -176,8 +188,11 @@ impl Collector {
         self.rejects.extend(d.rejects);
         for (key, batch) in d.batches {
             self.buffered_rows += batch.num_rows();
-            *self.summary.by_partition.entry((key.0.to_string(), key.1)).or_default() +=
-                batch.num_rows() as u64;
+            *self
+                .summary
+                .by_partition
+                .entry((key.0.to_string(), key.1))
+                .or_default() += batch.num_rows() as u64;
             self.buffered.entry(key).or_default().push(batch);
         }
     }
@@ -197,16 +212,20 @@ impl Collector {
             let wopts = self.writer_opts.clone();
             let sem = sem.clone();
             tasks.spawn(async move {
-                let _permit = sem.acquire_owned().await.map_err(|e| Error::Other(e.to_string()))?;
+                let _permit = sem
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Other(e.to_string()))?;
                 let label = format!("{tenant}/{date}");
-                let (bytes, rows) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize)> {
-                    let schema = crate::schema::file_schema();
-                    let batch = arrow::compute::concat_batches(&schema, &batches)?;
-                    let rows = batch.num_rows();
-                    Ok((writer::encode(&batch, &wopts, &label)?, rows))
-                })
-                .await
-                .map_err(|e| Error::Other(format!("encoder thread failed: {e}")))??;
+                let (bytes, rows) =
+                    tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize)> {
+                        let schema = crate::schema::file_schema();
+                        let batch = arrow::compute::concat_batches(&schema, &batches)?;
+                        let rows = batch.num_rows();
+                        Ok((writer::encode(&batch, &wopts, &label)?, rows))
+                    })
+                    .await
+                    .map_err(|e| Error::Other(format!("encoder thread failed: {e}")))??;
                 writer::put_file(&lake, &tenant, date, bytes, rows).await
             });
         }
@@ -244,7 +263,11 @@ impl Collector {
         let shown = if self.lake.is_local() {
             format!("{}/{}", self.lake.display(), name)
         } else {
-            format!("{}/{}", self.lake.store_url().as_str().trim_end_matches('/'), path)
+            format!(
+                "{}/{}",
+                self.lake.store_url().as_str().trim_end_matches('/'),
+                path
+            )
         };
         self.summary.rejects_path = Some(shown.clone());
         Ok(Some(shown))
@@ -289,16 +312,20 @@ where
     let mut flush_err = None;
     while let Some(d) = out_rx.recv().await {
         collector.add(d);
-        if collector.should_flush() && flush_err.is_none() {
-            if let Err(e) = collector.flush().await {
-                flush_err = Some(e);
-            }
+        if collector.should_flush()
+            && flush_err.is_none()
+            && let Err(e) = collector.flush().await
+        {
+            flush_err = Some(e);
         }
     }
     for w in workers {
-        w.join().map_err(|_| Error::Other("a decode thread panicked".into()))?;
+        w.join()
+            .map_err(|_| Error::Other("a decode thread panicked".into()))?;
     }
-    let bytes_read = producer.join().map_err(|_| Error::Other("the input reader panicked".into()))?;
+    let bytes_read = producer
+        .join()
+        .map_err(|_| Error::Other("the input reader panicked".into()))?;
     if let Some(e) = flush_err {
         return Err(e);
     }
@@ -322,7 +349,11 @@ pub enum Input {
 
 impl Input {
     pub fn parse(s: &str) -> Input {
-        if s == "-" { Input::Stdin } else { Input::File(PathBuf::from(s)) }
+        if s == "-" {
+            Input::Stdin
+        } else {
+            Input::File(PathBuf::from(s))
+        }
     }
 
     fn name(&self) -> String {
@@ -342,7 +373,8 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -353,15 +385,22 @@ fn open_input(
     count: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<Box<dyn BufRead + Send>> {
     let raw: Box<dyn Read + Send> = match input {
-        Input::File(p) => Box::new(
-            std::fs::File::open(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
-        ),
+        Input::File(p) => Box::new(std::fs::File::open(p).map_err(|e| Error::Io {
+            path: p.clone(),
+            source: e,
+        })?),
         Input::Stdin => Box::new(std::io::stdin()),
     };
     let mut buf = BufReader::with_capacity(1 << 20, Counting { inner: raw, count });
-    let head = buf.fill_buf().map_err(|e| Error::Io { path: input.name().into(), source: e })?;
+    let head = buf.fill_buf().map_err(|e| Error::Io {
+        path: input.name().into(),
+        source: e,
+    })?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buf))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(buf),
+        )))
     } else {
         Ok(Box::new(buf))
     }
@@ -379,7 +418,10 @@ pub fn read_inputs(
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     for input in inputs {
         let name: Arc<str> = Arc::from(input.name().as_str());
-        let io_err = |e| Error::Io { path: PathBuf::from(name.as_ref()), source: e };
+        let io_err = |e| Error::Io {
+            path: PathBuf::from(name.as_ref()),
+            source: e,
+        };
         let mut r = open_input(&input, count.clone())?;
         let mut first = String::new();
         let mut line_no = 1u64;
@@ -401,7 +443,12 @@ pub fn read_inputs(
             let mut rest = String::new();
             r.read_to_string(&mut rest).map_err(io_err)?;
             first.push_str(&rest);
-            let chunk = Chunk { tenant: tenant.clone(), input: name.clone(), first_line: line_no, lines: vec![first] };
+            let chunk = Chunk {
+                tenant: tenant.clone(),
+                input: name.clone(),
+                first_line: line_no,
+                lines: vec![first],
+            };
             if tx.send(chunk).is_err() {
                 break;
             }
@@ -444,7 +491,12 @@ pub fn read_inputs(
 }
 
 /// Ingests files (or stdin) into the lake.
-pub async fn ingest_files(lake: &Lake, inputs: Vec<Input>, opts: IngestOptions, progress: bool) -> Result<IngestSummary> {
+pub async fn ingest_files(
+    lake: &Lake,
+    inputs: Vec<Input>,
+    opts: IngestOptions,
+    progress: bool,
+) -> Result<IngestSummary> {
     if !layout::valid_tenant(&opts.tenant) {
         return Err(Error::Config(format!(
             "tenant '{}' must be letters, digits, '-', '_' or '.'",
@@ -471,13 +523,13 @@ pub async fn ingest_files(lake: &Lake, inputs: Vec<Input>, opts: IngestOptions, 
     });
     // Fail early and clearly on a missing file rather than after the others were ingested.
     for i in &inputs {
-        if let Input::File(p) = i {
-            if !Path::new(p).is_file() {
-                return Err(Error::Io {
-                    path: p.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-                });
-            }
+        if let Input::File(p) = i
+            && !Path::new(p).is_file()
+        {
+            return Err(Error::Io {
+                path: p.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
         }
     }
     let tenant = opts.tenant.clone();
@@ -490,7 +542,11 @@ impl IngestSummary {
         use std::fmt::Write;
         let mut s = String::new();
         let secs = self.elapsed_ms as f64 / 1000.0;
-        let rate = if secs > 0.0 { self.events as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.events as f64 / secs
+        } else {
+            0.0
+        };
         let _ = writeln!(
             s,
             "ingested {} events into {} files in {:.1}s ({:.0} events/s); rejected {}",

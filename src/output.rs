@@ -51,21 +51,38 @@ pub fn cell_json(col: &ArrayRef, row: usize) -> Result<Value> {
     }
     Ok(match col.data_type() {
         DataType::Boolean => Value::Bool(col.as_boolean().value(row)),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8
-        | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => {
             let t = cell_text(col, row)?.unwrap_or_default();
-            t.parse::<i64>().map(Value::from).or_else(|_| t.parse::<u64>().map(Value::from)).unwrap_or(Value::String(t))
+            t.parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| t.parse::<u64>().map(Value::from))
+                .unwrap_or(Value::String(t))
         }
         DataType::Float32 | DataType::Float64 => {
             let t = cell_text(col, row)?.unwrap_or_default();
-            t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::String(t))
+            t.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(Value::String(t))
         }
         DataType::List(_) | DataType::LargeList(_) => {
             let list = match col.data_type() {
                 DataType::List(_) => col.as_list::<i32>().value(row),
                 _ => col.as_list::<i64>().value(row),
             };
-            Value::Array((0..list.len()).map(|i| cell_json(&list, i)).collect::<Result<_>>()?)
+            Value::Array(
+                (0..list.len())
+                    .map(|i| cell_json(&list, i))
+                    .collect::<Result<_>>()?,
+            )
         }
         _ => Value::String(cell_text(col, row)?.unwrap_or_default()),
     })
@@ -82,21 +99,38 @@ pub struct TableOptions {
 
 impl Default for TableOptions {
     fn default() -> Self {
-        Self { max_cell_width: 48, max_rows: 1000 }
+        Self {
+            max_cell_width: 48,
+            max_rows: 1000,
+        }
     }
 }
 
 /// Writes batches in a format.
-pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch], table: TableOptions) -> Result<()> {
+pub fn write(
+    out: &mut dyn Write,
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    table: TableOptions,
+) -> Result<()> {
     let io = |e: std::io::Error| Error::Other(format!("cannot write output: {e}"));
     match format {
         Format::Table => write_table(out, schema, batches, table).map_err(io)?,
         Format::Csv => {
-            let names: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name())).collect();
+            let names: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| csv_field(f.name()))
+                .collect();
             writeln!(out, "{}", names.join(",")).map_err(io)?;
             for b in batches {
                 for r in 0..b.num_rows() {
-                    let cells = b.columns().iter().map(|c| Ok(cell_text(c, r)?.map(|s| csv_field(&s)).unwrap_or_default())).collect::<Result<Vec<_>>>()?;
+                    let cells = b
+                        .columns()
+                        .iter()
+                        .map(|c| Ok(cell_text(c, r)?.map(|s| csv_field(&s)).unwrap_or_default()))
+                        .collect::<Result<Vec<_>>>()?;
                     writeln!(out, "{}", cells.join(",")).map_err(io)?;
                 }
             }
@@ -112,7 +146,8 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
                     for (f, c) in schema.fields().iter().zip(b.columns()) {
                         obj.insert(f.name().clone(), cell_json(c, r)?);
                     }
-                    let text = serde_json::to_string(&Value::Object(obj)).map_err(|e| Error::Other(e.to_string()))?;
+                    let text = serde_json::to_string(&Value::Object(obj))
+                        .map_err(|e| Error::Other(e.to_string()))?;
                     if format == Format::Json {
                         write!(out, "{}\n  {text}", if first { "" } else { "," }).map_err(io)?;
                     } else {
@@ -127,7 +162,8 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
         }
         Format::Tctl => {
             let rows = tctl_rows(schema, batches)?;
-            let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Other(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(&rows).map_err(|e| Error::Other(e.to_string()))?;
             writeln!(out, "{text}").map_err(io)?;
         }
     }
@@ -137,10 +173,16 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
 /// The `tctl audit query exec` shape: `[{"data":[names…]}, {"data":[cells…]}, …]`, every cell
 /// a string (or null).
 pub fn tctl_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Value> {
-    let mut rows = vec![serde_json::json!({"data": schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()})];
+    let mut rows = vec![
+        serde_json::json!({"data": schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()}),
+    ];
     for b in batches {
         for r in 0..b.num_rows() {
-            let cells = b.columns().iter().map(|c| Ok(cell_text(c, r)?.map(Value::String).unwrap_or(Value::Null))).collect::<Result<Vec<_>>>()?;
+            let cells = b
+                .columns()
+                .iter()
+                .map(|c| Ok(cell_text(c, r)?.map(Value::String).unwrap_or(Value::Null)))
+                .collect::<Result<Vec<_>>>()?;
             rows.push(serde_json::json!({"data": cells}));
         }
     }
@@ -169,7 +211,12 @@ fn truncate(s: &str, width: usize) -> String {
     }
 }
 
-fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch], opts: TableOptions) -> std::io::Result<()> {
+fn write_table(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    opts: TableOptions,
+) -> std::io::Result<()> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut rows: Vec<Vec<String>> = Vec::new();
     'outer: for b in batches {
@@ -197,9 +244,18 @@ fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch],
         }
     }
     let line = |cells: &[String]| {
-        cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect::<Vec<_>>().join(" | ")
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect::<Vec<_>>()
+            .join(" | ")
     };
-    let sep: String = widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-");
+    let sep: String = widths
+        .iter()
+        .map(|w| "-".repeat(*w))
+        .collect::<Vec<_>>()
+        .join("-+-");
     writeln!(out, "{}", line(&headers).trim_end())?;
     writeln!(out, "{sep}")?;
     for r in &rows {
@@ -208,7 +264,19 @@ fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch],
     if total > rows.len() {
         writeln!(out, "… {} more rows", total - rows.len())?;
     }
-    let zone = if schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Timestamp(..))) { " (times in UTC)" } else { "" };
-    writeln!(out, "({total} row{}){zone}", if total == 1 { "" } else { "s" })?;
+    let zone = if schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Timestamp(..)))
+    {
+        " (times in UTC)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "({total} row{}){zone}",
+        if total == 1 { "" } else { "s" }
+    )?;
     Ok(())
 }

@@ -41,14 +41,29 @@ pub enum Flow {
 pub const META_COMMANDS: &[(&str, &str)] = &[
     ("\\d", "list views and tables with a one-line description"),
     ("\\d NAME", "columns and types of a view or table"),
-    ("\\format FORMAT", "output format: table, csv, json, ndjson, tctl"),
-    ("\\timing on|off", "print elapsed time, rows, bytes read, partitions and files pruned"),
-    ("\\tenant [T|*]", "scope the session to tenant T (* for all); without argument, show it"),
-    ("\\days [N|off]", "only the last N days of partitions; without argument, show it"),
+    (
+        "\\format FORMAT",
+        "output format: table, csv, json, ndjson, tctl",
+    ),
+    (
+        "\\timing on|off",
+        "print elapsed time, rows, bytes read, partitions and files pruned",
+    ),
+    (
+        "\\tenant [T|*]",
+        "scope the session to tenant T (* for all); without argument, show it",
+    ),
+    (
+        "\\days [N|off]",
+        "only the last N days of partitions; without argument, show it",
+    ),
     ("\\rows N", "rows shown in a table before 'N more rows'"),
     ("\\reports", "list reports"),
     ("\\report NAME", "run a report"),
-    ("\\o [FILE]", "send output to FILE (no argument: back to the terminal)"),
+    (
+        "\\o [FILE]",
+        "send output to FILE (no argument: back to the terminal)",
+    ),
     ("\\i FILE", "run the statements of a file"),
     ("\\?", "this help"),
     ("\\q", "quit"),
@@ -68,12 +83,20 @@ pub fn split_script(text: &str) -> Result<Vec<Item>> {
         buf.push_str(line);
         buf.push('\n');
         if ends_statement(&buf) {
-            items.extend(crate::cli::split_statements(&buf)?.into_iter().map(Item::Sql));
+            items.extend(
+                crate::cli::split_statements(&buf)?
+                    .into_iter()
+                    .map(Item::Sql),
+            );
             buf.clear();
         }
     }
     if !buf.trim().is_empty() {
-        items.extend(crate::cli::split_statements(&buf)?.into_iter().map(Item::Sql));
+        items.extend(
+            crate::cli::split_statements(&buf)?
+                .into_iter()
+                .map(Item::Sql),
+        );
     }
     Ok(items)
 }
@@ -83,7 +106,13 @@ pub fn ends_statement(text: &str) -> bool {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
     match Tokenizer::new(&GenericDialect {}, text).tokenize() {
-        Ok(tokens) => tokens.iter().rev().find(|t| !matches!(t, Token::Whitespace(_))) == Some(&Token::SemiColon),
+        Ok(tokens) => {
+            tokens
+                .iter()
+                .rev()
+                .find(|t| !matches!(t, Token::Whitespace(_)))
+                == Some(&Token::SemiColon)
+        }
         // An unterminated string or comment: not finished yet.
         Err(_) => false,
     }
@@ -104,7 +133,15 @@ impl Session {
     pub async fn new(opts: EngineOptions, format: Format) -> Result<Session> {
         let engine = Engine::new(opts.clone()).await?;
         let completions = Arc::new(RwLock::new(Completions::load(&engine).await));
-        Ok(Session { engine, base: opts, format, timing: false, table: TableOptions::default(), out_file: None, completions })
+        Ok(Session {
+            engine,
+            base: opts,
+            format,
+            timing: false,
+            table: TableOptions::default(),
+            out_file: None,
+            completions,
+        })
     }
 
     async fn rebuild(&mut self) -> Result<()> {
@@ -117,11 +154,15 @@ impl Session {
         match &mut self.out_file {
             Some((_, f)) => f.write_all(text.as_bytes()).map_err(io),
             None => {
-                if std::io::stdout().is_terminal() && text.lines().count() > terminal_size().1.saturating_sub(2) {
+                if std::io::stdout().is_terminal()
+                    && text.lines().count() > terminal_size().1.saturating_sub(2)
+                {
                     page(text)
                 } else {
                     let mut o = std::io::stdout().lock();
-                    o.write_all(text.as_bytes()).and_then(|_| o.flush()).map_err(io)
+                    o.write_all(text.as_bytes())
+                        .and_then(|_| o.flush())
+                        .map_err(io)
                 }
             }
         }
@@ -172,7 +213,10 @@ impl Session {
                 let values: Vec<String> = catalog::views()
                     .iter()
                     .map(|v| format!("('{}', '{}')", v.name, v.description.replace('\'', "''")))
-                    .chain([format!("('{}', 'every audit event of every source (the Glue table)')", self.base.table)])
+                    .chain([format!(
+                        "('{}', 'every audit event of every source (the Glue table)')",
+                        self.base.table
+                    )])
                     .collect();
                 let sql = format!(
                     "SELECT t.table_name AS name, lower(t.table_type) AS kind, d.description \
@@ -195,17 +239,26 @@ impl Session {
                 let res = self.engine.execute(&sql).await?;
                 if res.stats.rows == 0 {
                     let names = self.engine.view_names();
-                    let hint = crate::engine::did_you_mean(&name, &names).map(|s| format!("; did you mean '{s}'?")).unwrap_or_default();
+                    let hint = crate::engine::did_you_mean(&name, &names)
+                        .map(|s| format!("; did you mean '{s}'?"))
+                        .unwrap_or_default();
                     return Err(Error::Sql(format!("unknown table or view '{name}'{hint}")));
                 }
                 if let Some(v) = catalog::view(&name) {
-                    self.write_out(&format!("{} — {} (event type {})\n", v.name, v.description, v.event_type))?;
+                    self.write_out(&format!(
+                        "{} — {} (event type {})\n",
+                        v.name, v.description, v.event_type
+                    ))?;
                 }
                 self.run_sql(&sql).await?;
             }
             ("\\format", Some(f)) => {
                 use clap::ValueEnum;
-                self.format = Format::from_str(f, true).map_err(|_| Error::Sql(format!("unknown format '{f}' (table, csv, json, ndjson, tctl)")))?;
+                self.format = Format::from_str(f, true).map_err(|_| {
+                    Error::Sql(format!(
+                        "unknown format '{f}' (table, csv, json, ndjson, tctl)"
+                    ))
+                })?;
             }
             ("\\timing", a) => {
                 self.timing = match a {
@@ -214,10 +267,17 @@ impl Session {
                     None => !self.timing,
                     Some(x) => return Err(Error::Sql(format!("\\timing on|off, not '{x}'"))),
                 };
-                self.write_out(&format!("timing is {}\n", if self.timing { "on" } else { "off" }))?;
+                self.write_out(&format!(
+                    "timing is {}\n",
+                    if self.timing { "on" } else { "off" }
+                ))?;
             }
             ("\\tenant", None) => {
-                let t = self.base.tenant.clone().unwrap_or_else(|| "* (all tenants)".into());
+                let t = self
+                    .base
+                    .tenant
+                    .clone()
+                    .unwrap_or_else(|| "* (all tenants)".into());
                 self.write_out(&format!("tenant: {t}\n"))?;
             }
             ("\\tenant", Some(t)) => {
@@ -226,42 +286,65 @@ impl Session {
                 self.write_out(&format!("tenant: {t}\n"))?;
             }
             ("\\days", None) => {
-                let d = self.base.days.map(|d| d.to_string()).unwrap_or_else(|| "off (all dates)".into());
+                let d = self
+                    .base
+                    .days
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "off (all dates)".into());
                 self.write_out(&format!("days: {d}\n"))?;
             }
             ("\\days", Some(d)) => {
                 self.base.days = if d == "off" {
                     None
                 } else {
-                    Some(d.parse().map_err(|_| Error::Sql(format!("\\days N|off, not '{d}'")))?)
+                    Some(
+                        d.parse()
+                            .map_err(|_| Error::Sql(format!("\\days N|off, not '{d}'")))?,
+                    )
                 };
                 self.rebuild().await?;
                 self.write_out(&format!("days: {d}\n"))?;
             }
             ("\\rows", Some(n)) => {
-                self.table.max_rows = n.parse().map_err(|_| Error::Sql(format!("\\rows N, not '{n}'")))?;
+                self.table.max_rows = n
+                    .parse()
+                    .map_err(|_| Error::Sql(format!("\\rows N, not '{n}'")))?;
             }
             ("\\reports", _) => {
                 let r = crate::report::builtin();
-                self.write_out(&format!("{}  {} ({} queries, built in)\n", r.name, r.title, r.queries.len()))?;
+                self.write_out(&format!(
+                    "{}  {} ({} queries, built in)\n",
+                    r.name,
+                    r.title,
+                    r.queries.len()
+                ))?;
             }
             ("\\report", name) => {
                 let r = crate::report::builtin();
-                if let Some(n) = name {
-                    if n != r.name && n != "privileged_access" {
-                        return Err(Error::Sql(format!("unknown report '{n}' (\\reports lists them)")));
-                    }
+                if let Some(n) = name
+                    && n != r.name
+                    && n != "privileged_access"
+                {
+                    return Err(Error::Sql(format!(
+                        "unknown report '{n}' (\\reports lists them)"
+                    )));
                 }
                 let result = crate::report::run(&self.engine, &r).await?;
                 self.write_out(&crate::report::render_text(&result))?;
             }
             ("\\o", None) => self.out_file = None,
             ("\\o", Some(f)) => {
-                let file = std::fs::File::create(f).map_err(|e| Error::Io { path: f.into(), source: e })?;
+                let file = std::fs::File::create(f).map_err(|e| Error::Io {
+                    path: f.into(),
+                    source: e,
+                })?;
                 self.out_file = Some((f.into(), file));
             }
             ("\\i", Some(f)) => {
-                let text = std::fs::read_to_string(f).map_err(|e| Error::Io { path: f.into(), source: e })?;
+                let text = std::fs::read_to_string(f).map_err(|e| Error::Io {
+                    path: f.into(),
+                    source: e,
+                })?;
                 for item in split_script(&text)? {
                     if Box::pin(self.run_item(&item)).await? == Flow::Quit {
                         return Ok(Flow::Quit);
@@ -269,9 +352,16 @@ impl Session {
                 }
             }
             _ => {
-                let names: Vec<String> = META_COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string()).collect();
-                let hint = crate::engine::did_you_mean(cmd, &names).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
-                return Err(Error::Sql(format!("unknown or incomplete meta-command '{line}'{hint} (\\? lists them)")));
+                let names: Vec<String> = META_COMMANDS
+                    .iter()
+                    .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string())
+                    .collect();
+                let hint = crate::engine::did_you_mean(cmd, &names)
+                    .map(|s| format!("; did you mean {s}?"))
+                    .unwrap_or_default();
+                return Err(Error::Sql(format!(
+                    "unknown or incomplete meta-command '{line}'{hint} (\\? lists them)"
+                )));
             }
         }
         Ok(Flow::Continue)
@@ -306,16 +396,29 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
         .auto_add_history(false)
         .completion_type(rustyline::CompletionType::List)
         .build();
-    let mut rl: Editor<ShellHelper, DefaultHistory> =
-        Editor::with_config(config).map_err(|e| Error::Other(format!("cannot start the line editor: {e}")))?;
-    rl.set_helper(Some(ShellHelper { completions: session.completions.clone() }));
+    let mut rl: Editor<ShellHelper, DefaultHistory> = Editor::with_config(config)
+        .map_err(|e| Error::Other(format!("cannot start the line editor: {e}")))?;
+    rl.set_helper(Some(ShellHelper {
+        completions: session.completions.clone(),
+    }));
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    println!("auditlake {} — SQL over the audit lake. \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"));
+    println!(
+        "auditlake {} — SQL over the audit lake. \\? for help, \\q to quit.",
+        env!("CARGO_PKG_VERSION")
+    );
     loop {
-        let prompt = format!("auditlake{}> ", session.base.tenant.as_deref().map(|t| format!("[{t}]")).unwrap_or_default());
+        let prompt = format!(
+            "auditlake{}> ",
+            session
+                .base
+                .tenant
+                .as_deref()
+                .map(|t| format!("[{t}]"))
+                .unwrap_or_default()
+        );
         let line = match rl.readline(&prompt) {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => continue,
@@ -372,7 +475,12 @@ fn history_path() -> Option<PathBuf> {
 pub fn terminal_size() -> (usize, usize) {
     #[cfg(unix)]
     {
-        let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCGWINSZ writes a winsize into the struct we own; fd 1 may not be a tty,
         // in which case the call fails and we fall back.
         let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0;
@@ -387,8 +495,14 @@ pub fn terminal_size() -> (usize, usize) {
 fn page(text: &str) -> Result<()> {
     let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -FRXS".into());
     let mut parts = pager.split_whitespace();
-    let Some(prog) = parts.next() else { return Ok(()) };
-    match std::process::Command::new(prog).args(parts).stdin(std::process::Stdio::piped()).spawn() {
+    let Some(prog) = parts.next() else {
+        return Ok(());
+    };
+    match std::process::Command::new(prog)
+        .args(parts)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
         Ok(mut child) => {
             if let Some(mut stdin) = child.stdin.take() {
                 let _ = stdin.write_all(text.as_bytes());
@@ -412,10 +526,56 @@ pub struct Completions {
 }
 
 const KEYWORDS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "GROUP", "BY", "ORDER", "LIMIT", "HAVING", "DISTINCT", "AS", "AND", "OR", "NOT", "IN",
-    "IS", "NULL", "LIKE", "BETWEEN", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "ON", "UNION", "ALL", "WITH", "CASE",
-    "WHEN", "THEN", "ELSE", "END", "CAST", "INTERVAL", "DATE", "TIMESTAMP", "DESC", "ASC", "COUNT", "EXPLAIN", "ANALYZE",
-    "DESCRIBE", "SHOW", "TABLES", "COLUMNS", "NULLS", "LAST", "FIRST", "OVER", "PARTITION",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "BY",
+    "ORDER",
+    "LIMIT",
+    "HAVING",
+    "DISTINCT",
+    "AS",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "IS",
+    "NULL",
+    "LIKE",
+    "BETWEEN",
+    "JOIN",
+    "LEFT",
+    "RIGHT",
+    "INNER",
+    "OUTER",
+    "ON",
+    "UNION",
+    "ALL",
+    "WITH",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "CAST",
+    "INTERVAL",
+    "DATE",
+    "TIMESTAMP",
+    "DESC",
+    "ASC",
+    "COUNT",
+    "EXPLAIN",
+    "ANALYZE",
+    "DESCRIBE",
+    "SHOW",
+    "TABLES",
+    "COLUMNS",
+    "NULLS",
+    "LAST",
+    "FIRST",
+    "OVER",
+    "PARTITION",
 ];
 
 impl Completions {
@@ -426,7 +586,14 @@ impl Completions {
         tables.push(engine.options().table.clone());
         for t in &tables {
             if let Ok(df) = ctx.table(t.as_str()).await {
-                c.columns.insert(t.clone(), df.schema().fields().iter().map(|f| f.name().clone()).collect());
+                c.columns.insert(
+                    t.clone(),
+                    df.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect(),
+                );
             }
         }
         c.tables = tables;
@@ -443,10 +610,16 @@ impl Completions {
     /// Candidates for the word ending at `pos` in `line`: (start of the word, candidates).
     pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let before = &line[..pos];
-        let start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\\')).map_or(0, |i| i + 1);
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\\'))
+            .map_or(0, |i| i + 1);
         let word = &before[start..];
         if word.starts_with('\\') {
-            let mut v: Vec<String> = META_COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string()).filter(|c| c.starts_with(word)).collect();
+            let mut v: Vec<String> = META_COMMANDS
+                .iter()
+                .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string())
+                .filter(|c| c.starts_with(word))
+                .collect();
             v.dedup();
             return (start, v);
         }
@@ -459,14 +632,32 @@ impl Completions {
         // Columns of the views the statement names come first: that is what one types most.
         let lower_line = line.to_lowercase();
         for (t, cols) in &self.columns {
-            let named = lower_line.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t);
+            let named = lower_line
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == t);
             if named {
                 out.extend(cols.iter().filter(|c| c.starts_with(&lw)).cloned());
             }
         }
         out.extend(self.tables.iter().filter(|t| t.starts_with(&lw)).cloned());
-        out.extend(KEYWORDS.iter().filter(|k| k.to_lowercase().starts_with(&lw)).map(|k| if upper { k.to_string() } else { k.to_lowercase() }));
-        out.extend(self.functions.iter().filter(|f| f.starts_with(&lw)).cloned());
+        out.extend(
+            KEYWORDS
+                .iter()
+                .filter(|k| k.to_lowercase().starts_with(&lw))
+                .map(|k| {
+                    if upper {
+                        k.to_string()
+                    } else {
+                        k.to_lowercase()
+                    }
+                }),
+        );
+        out.extend(
+            self.functions
+                .iter()
+                .filter(|f| f.starts_with(&lw))
+                .cloned(),
+        );
         let mut seen = std::collections::HashSet::new();
         out.retain(|c| seen.insert(c.clone()));
         (start, out)
@@ -480,9 +671,27 @@ pub struct ShellHelper {
 
 impl Completer for ShellHelper {
     type Candidate = Pair;
-    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, cands) = self.completions.read().map(|c| c.complete(line, pos)).unwrap_or_default();
-        Ok((start, cands.into_iter().map(|c| Pair { display: c.clone(), replacement: c }).collect()))
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, cands) = self
+            .completions
+            .read()
+            .map(|c| c.complete(line, pos))
+            .unwrap_or_default();
+        Ok((
+            start,
+            cands
+                .into_iter()
+                .map(|c| Pair {
+                    display: c.clone(),
+                    replacement: c,
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -491,7 +700,11 @@ impl Hinter for ShellHelper {
 }
 
 impl Highlighter for ShellHelper {
-    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(&'s self, prompt: &'p str, _default: bool) -> Cow<'b, str> {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        _default: bool,
+    ) -> Cow<'b, str> {
         Cow::Borrowed(prompt)
     }
 }
@@ -499,7 +712,8 @@ impl Highlighter for ShellHelper {
 impl Validator for ShellHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
         let input = ctx.input();
-        if input.trim().is_empty() || input.trim_start().starts_with('\\') || ends_statement(input) {
+        if input.trim().is_empty() || input.trim_start().starts_with('\\') || ends_statement(input)
+        {
             Ok(ValidationResult::Valid(None))
         } else {
             Ok(ValidationResult::Incomplete)
@@ -533,16 +747,32 @@ mod tests {
 
     #[test]
     fn completes_columns_of_named_views_first() {
-        let mut c = Completions::default();
-        c.tables = vec!["cert_create".into(), "session_start".into()];
-        c.columns.insert("cert_create".into(), vec!["identity_user".into(), "identity_client_ip".into()]);
-        c.columns.insert("session_start".into(), vec!["login".into()]);
+        let mut c = Completions {
+            tables: vec!["cert_create".into(), "session_start".into()],
+            ..Default::default()
+        };
+        c.columns.insert(
+            "cert_create".into(),
+            vec!["identity_user".into(), "identity_client_ip".into()],
+        );
+        c.columns
+            .insert("session_start".into(), vec!["login".into()]);
         c.functions = vec!["json_extract_scalar".into()];
         let (start, v) = c.complete("SELECT ident FROM cert_create", 12);
         assert_eq!(start, 7);
-        assert_eq!(v, vec!["identity_user".to_string(), "identity_client_ip".into()]);
-        assert_eq!(c.complete("SELECT * FROM cert_c", 20).1, vec!["cert_create".to_string()]);
-        assert!(c.complete("select json_ex", 14).1.contains(&"json_extract_scalar".to_string()));
+        assert_eq!(
+            v,
+            vec!["identity_user".to_string(), "identity_client_ip".into()]
+        );
+        assert_eq!(
+            c.complete("SELECT * FROM cert_c", 20).1,
+            vec!["cert_create".to_string()]
+        );
+        assert!(
+            c.complete("select json_ex", 14)
+                .1
+                .contains(&"json_extract_scalar".to_string())
+        );
         assert!(c.complete("\\fo", 3).1.contains(&"\\format".to_string()));
         assert_eq!(c.complete("SEL", 3).1, vec!["SELECT".to_string()]);
     }

@@ -34,7 +34,8 @@ pub struct ReportQuery {
 
 /// The built-in report.
 pub fn builtin() -> Report {
-    serde_yaml::from_str(PRIVILEGED_ACCESS_YAML).expect("sql/reports/privileged_access.yaml is valid (tested)")
+    serde_yaml::from_str(PRIVILEGED_ACCESS_YAML)
+        .expect("sql/reports/privileged_access.yaml is valid (tested)")
 }
 
 /// Result of one query, in Teleport's report-result shape.
@@ -85,7 +86,12 @@ pub async fn run(engine: &Engine, report: &Report) -> Result<ReportResult> {
         results.push(QueryResultJson {
             name: q.name.clone(),
             title: q.title.clone(),
-            columns: res.schema.fields().iter().map(|f| f.name().clone()).collect(),
+            columns: res
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
             suggestion: (!rows.is_empty()).then(|| q.suggestion.clone()),
             rows,
             execution_time_ms: res.stats.elapsed.as_millis() as u64,
@@ -108,7 +114,15 @@ pub async fn run(engine: &Engine, report: &Report) -> Result<ReportResult> {
 pub fn render_text(r: &ReportResult) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "{} (v{}){}", r.title, r.version, r.days.map(|d| format!(", last {d} days")).unwrap_or_default());
+    let _ = writeln!(
+        s,
+        "{} (v{}){}",
+        r.title,
+        r.version,
+        r.days
+            .map(|d| format!(", last {d} days"))
+            .unwrap_or_default()
+    );
     for q in &r.results {
         let _ = writeln!(s, "\n## {}", q.title);
         if q.rows.is_empty() {
@@ -116,15 +130,23 @@ pub fn render_text(r: &ReportResult) -> String {
         } else {
             let _ = writeln!(s, "{}", q.columns.join(" | "));
             for row in &q.rows {
-                let cells: Vec<String> =
-                    row.iter().map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| "∅".into())).collect();
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| "∅".into()))
+                    .collect();
                 let _ = writeln!(s, "{}", cells.join(" | "));
             }
             if let Some(sug) = &q.suggestion {
                 let _ = writeln!(s, "suggestion: {sug}");
             }
         }
-        let _ = writeln!(s, "({} rows, {} ms, {} bytes scanned)", q.rows.len(), q.execution_time_ms, q.data_scanned_bytes);
+        let _ = writeln!(
+            s,
+            "({} rows, {} ms, {} bytes scanned)",
+            q.rows.len(),
+            q.execution_time_ms,
+            q.data_scanned_bytes
+        );
     }
     let _ = writeln!(
         s,
@@ -141,6 +163,10 @@ mod tests {
         let r = super::builtin();
         assert_eq!(r.queries.len(), 9);
         assert_eq!(r.name, "privilege_access_report");
-        assert!(r.queries.iter().all(|q| !q.suggestion.is_empty() && q.sql.starts_with("SELECT")));
+        assert!(
+            r.queries
+                .iter()
+                .all(|q| !q.suggestion.is_empty() && q.sql.starts_with("SELECT"))
+        );
     }
 }

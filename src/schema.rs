@@ -6,7 +6,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
+use arrow::array::{
+    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Partition column holding the tenant (from the path `data/{tenant_id}/…`).
@@ -95,7 +97,11 @@ static FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 static TABLE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields: Vec<Field> = FILE_SCHEMA.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = FILE_SCHEMA
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new(TENANT_ID, DataType::Utf8, false));
     fields.push(Field::new(EVENT_DATE, DataType::Date32, false));
     Arc::new(Schema::new(fields))
@@ -247,7 +253,10 @@ impl RowBatchBuilder {
 
     /// Finishes the batch in `COLUMNS` order and resets the builder.
     pub fn finish(&mut self) -> RecordBatch {
-        let mut strings = self.strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
+        let mut strings = self
+            .strings
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef);
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
         for (_, ty) in COLUMNS.iter() {
             let col: ArrayRef = match ty {

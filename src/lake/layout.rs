@@ -16,7 +16,9 @@ pub fn valid_tenant(tenant: &str) -> bool {
         && tenant.len() <= 128
         && tenant != "."
         && tenant != ".."
-        && tenant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `data/`
@@ -53,7 +55,8 @@ pub fn parse_date(segment: &str) -> Option<NaiveDate> {
 
 /// Is this object a data file of the lake (not a temporary or foreign file)?
 pub fn is_data_file(path: &Path) -> bool {
-    path.filename().is_some_and(|f| f.ends_with(".parquet") && !f.starts_with('.') && !f.starts_with('_'))
+    path.filename()
+        .is_some_and(|f| f.ends_with(".parquet") && !f.starts_with('.') && !f.starts_with('_'))
 }
 
 #[cfg(test)]
@@ -71,7 +74,10 @@ mod tests {
 
     #[test]
     fn dates_parse_strictly() {
-        assert_eq!(parse_date("2024-03-20"), NaiveDate::from_ymd_opt(2024, 3, 20));
+        assert_eq!(
+            parse_date("2024-03-20"),
+            NaiveDate::from_ymd_opt(2024, 3, 20)
+        );
         assert_eq!(parse_date("2024-3-20"), None);
         assert_eq!(parse_date("2024-02-30"), None);
         assert_eq!(parse_date("tmp"), None);
@@ -80,7 +86,9 @@ mod tests {
     #[test]
     fn data_files_only() {
         assert!(is_data_file(&Path::from("data/a/2024-01-01/0190.parquet")));
-        assert!(!is_data_file(&Path::from("data/a/2024-01-01/0190.parquet#1")));
+        assert!(!is_data_file(&Path::from(
+            "data/a/2024-01-01/0190.parquet#1"
+        )));
         assert!(!is_data_file(&Path::from("data/a/2024-01-01/_tmp.parquet")));
     }
 }

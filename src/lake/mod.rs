@@ -44,7 +44,10 @@ impl Lake {
     /// Like `open`, with S3 settings given explicitly (`("aws_endpoint", "http://…")`, …) on top
     /// of the environment's; tests use it to point at a local S3 server without touching env.
     pub fn open_with(location: &str, s3_options: &[(&str, &str)]) -> Result<Lake> {
-        let bad = |reason: String| Error::LakeUrl { url: location.to_string(), reason };
+        let bad = |reason: String| Error::LakeUrl {
+            url: location.to_string(),
+            reason,
+        };
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.len() < 3 {
@@ -53,12 +56,14 @@ impl Lake {
             let prefix = strip_data_suffix(prefix.trim_matches('/'));
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
             for (k, v) in s3_options {
-                let key = k.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
+                let key = k
+                    .parse()
+                    .map_err(|e: object_store::Error| bad(e.to_string()))?;
                 builder = builder.with_config(key, *v);
             }
-            let store = builder.build()
-                .map_err(|e| bad(e.to_string()))?;
-            let store_url = Url::parse(&format!("s3://{bucket}")).map_err(|e| bad(e.to_string()))?;
+            let store = builder.build().map_err(|e| bad(e.to_string()))?;
+            let store_url =
+                Url::parse(&format!("s3://{bucket}")).map_err(|e| bad(e.to_string()))?;
             Ok(Lake {
                 store: Arc::new(store),
                 root: Path::from(prefix),
@@ -74,8 +79,14 @@ impl Lake {
                 Some(n) if n == "data" => dir.parent().unwrap_or(dir),
                 _ => dir,
             };
-            std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.into(), source: e })?;
-            let abs = std::fs::canonicalize(dir).map_err(|e| Error::Io { path: dir.into(), source: e })?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                path: dir.into(),
+                source: e,
+            })?;
+            let abs = std::fs::canonicalize(dir).map_err(|e| Error::Io {
+                path: dir.into(),
+                source: e,
+            })?;
             // Rooting the store at the lake directory keeps every object path relative, so the
             // same layout code serves S3 and disk; `automatic_cleanup` removes empty dirs on delete.
             let store = LocalFileSystem::new_with_prefix(&abs)

@@ -89,7 +89,12 @@ pub struct EventsTable {
 impl EventsTable {
     pub fn new(lake: Lake, scope: Scope, limits: ScanLimits) -> DfResult<Self> {
         let store_url = ObjectStoreUrl::parse(store_url_root(&lake))?;
-        Ok(Self { lake, scope, limits, store_url })
+        Ok(Self {
+            lake,
+            scope,
+            limits,
+            store_url,
+        })
     }
 
     /// The object store URL this table reads through (register the lake's store under it).
@@ -107,7 +112,8 @@ impl EventsTable {
         let mut out = Vec::new();
         let listed = futures::stream::iter(tenants.into_iter().filter(|t| layout::valid_tenant(t)))
             .map(|t| async move {
-                let dirs = list_dirs(store.as_ref(), &layout::tenant_prefix(&self.lake, &t)).await?;
+                let dirs =
+                    list_dirs(store.as_ref(), &layout::tenant_prefix(&self.lake, &t)).await?;
                 Ok::<_, DataFusionError>((t, dirs))
             })
             .buffer_unordered(16)
@@ -115,10 +121,10 @@ impl EventsTable {
             .await?;
         for (t, dirs) in listed {
             for d in dirs {
-                if let Some(date) = layout::parse_date(&d) {
-                    if self.scope.admits(&t, date) {
-                        out.push((t.clone(), date));
-                    }
+                if let Some(date) = layout::parse_date(&d)
+                    && self.scope.admits(&t, date)
+                {
+                    out.push((t.clone(), date));
                 }
             }
         }
@@ -264,9 +270,7 @@ impl datafusion::catalog::TableProvider for EventsTable {
         let groups = split_groups(files, state.config().target_partitions());
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
         let ts = TableSchema::builder(schema::file_schema())
-            .with_table_partition_cols(
-                table_schema.fields()[schema::COLUMNS.len()..].iter().cloned().collect::<Vec<_>>(),
-            )
+            .with_table_partition_cols(table_schema.fields()[schema::COLUMNS.len()..].to_vec())
             .build();
         let source = format.file_source(ts);
         let conf = FileScanConfigBuilder::new(self.store_url.clone(), source)
@@ -296,8 +300,12 @@ fn prune(
         schema.field_with_name(TENANT_ID)?.clone(),
         schema.field_with_name(EVENT_DATE)?.clone(),
     ]));
-    let tenants: ArrayRef = Arc::new(StringArray::from_iter_values(parts.iter().map(|p| p.0.as_str())));
-    let dates: ArrayRef = Arc::new(Date32Array::from_iter_values(parts.iter().map(|p| date_to_days(p.1))));
+    let tenants: ArrayRef = Arc::new(StringArray::from_iter_values(
+        parts.iter().map(|p| p.0.as_str()),
+    ));
+    let dates: ArrayRef = Arc::new(Date32Array::from_iter_values(
+        parts.iter().map(|p| date_to_days(p.1)),
+    ));
     let batch = RecordBatch::try_new(part_schema.clone(), vec![tenants, dates])?;
     let df_schema = DFSchema::try_from(part_schema)?;
     let phys = create_physical_expr(
@@ -329,7 +337,11 @@ fn split_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
         g.0 += f.object_meta.size;
         g.1.push(f);
     }
-    groups.into_iter().filter(|g| !g.1.is_empty()).map(|g| FileGroup::new(g.1)).collect()
+    groups
+        .into_iter()
+        .filter(|g| !g.1.is_empty())
+        .map(|g| FileGroup::new(g.1))
+        .collect()
 }
 
 /// What partition pruning did for one scan.
@@ -359,16 +371,27 @@ impl LakeScanExec {
     fn new(input: Arc<dyn ExecutionPlan>, stats: PruneStats, limits: ScanLimits) -> Self {
         let metrics = ExecutionPlanMetricsSet::new();
         let c = |name: &'static str, v: usize| {
-            let c = MetricBuilder::new(&metrics).with_type(MetricType::Summary).global_counter(name);
+            let c = MetricBuilder::new(&metrics)
+                .with_type(MetricType::Summary)
+                .global_counter(name);
             c.add(v);
             c
         };
         let counters = [
             c("partitions_scanned", stats.partitions_scanned),
-            c("partitions_pruned", stats.partitions_total - stats.partitions_scanned),
+            c(
+                "partitions_pruned",
+                stats.partitions_total - stats.partitions_scanned,
+            ),
             c("files_scanned", stats.files),
         ];
-        Self { input, stats, limits, metrics, counters }
+        Self {
+            input,
+            stats,
+            limits,
+            metrics,
+            counters,
+        }
     }
 
     pub fn stats(&self) -> PruneStats {
@@ -381,7 +404,10 @@ impl DisplayAs for LakeScanExec {
         write!(
             f,
             "LakeScanExec: partitions={}/{} files={} bytes={}",
-            self.stats.partitions_scanned, self.stats.partitions_total, self.stats.files, self.stats.bytes
+            self.stats.partitions_scanned,
+            self.stats.partitions_total,
+            self.stats.files,
+            self.stats.bytes
         )
     }
 }
@@ -420,16 +446,25 @@ impl ExecutionPlan for LakeScanExec {
         _options: ReplaceChildrenOptions,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if children.len() != 1 {
-            return Err(DataFusionError::Internal("LakeScanExec has one child".into()));
+            return Err(DataFusionError::Internal(
+                "LakeScanExec has one child".into(),
+            ));
         }
-        Ok(Arc::new(LakeScanExec::new(children.swap_remove(0), self.stats, self.limits)))
+        Ok(Arc::new(LakeScanExec::new(
+            children.swap_remove(0),
+            self.stats,
+            self.limits,
+        )))
     }
 
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
     }
 
     fn execute(
@@ -445,14 +480,14 @@ impl ExecutionPlan for LakeScanExec {
             let batch = batch?;
             // The Parquet scan counts the bytes it fetched from the store; checking after each
             // batch bounds the overshoot to one batch's worth of reads.
-            if let Some(read) = bytes_scanned(&input) {
-                if read > max {
-                    return Err(DataFusionError::Execution(format!(
-                        "{}{BYTES_LIMIT_MSG}: read {read} bytes, limit {max} (narrow the query with \
+            if let Some(read) = bytes_scanned(&input)
+                && read > max
+            {
+                return Err(DataFusionError::Execution(format!(
+                    "{}{BYTES_LIMIT_MSG}: read {read} bytes, limit {max} (narrow the query with \
                          event_date/tenant_id predicates, --days, or raise --max-bytes-scanned)",
-                        crate::engine::LIMIT_PREFIX
-                    )));
-                }
+                    crate::engine::LIMIT_PREFIX
+                )));
             }
             Ok(batch)
         });

@@ -42,12 +42,21 @@ pub struct WriterOptions {
 
 fn properties(opts: &WriterOptions) -> WriterProperties {
     let mut kv = vec![
-        KeyValue::new("auditlake.writer".into(), format!("auditlake {}", env!("CARGO_PKG_VERSION"))),
+        KeyValue::new(
+            "auditlake.writer".into(),
+            format!("auditlake {}", env!("CARGO_PKG_VERSION")),
+        ),
         KeyValue::new("auditlake.sort".into(), "event_type,event_time".to_string()),
     ];
     if let Some(g) = &opts.geoip {
-        kv.push(KeyValue::new("auditlake.geoip.database_type".into(), g.database_type.clone()));
-        kv.push(KeyValue::new("auditlake.geoip.build_epoch".into(), g.build_epoch.to_string()));
+        kv.push(KeyValue::new(
+            "auditlake.geoip.database_type".into(),
+            g.database_type.clone(),
+        ));
+        kv.push(KeyValue::new(
+            "auditlake.geoip.build_epoch".into(),
+            g.build_epoch.to_string(),
+        ));
     }
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -69,7 +78,10 @@ fn properties(opts: &WriterOptions) -> WriterProperties {
 pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     let col = |n: &str| {
         let i = schema::column_index(n).expect("known column");
-        SortColumn { values: batch.column(i).clone(), options: None }
+        SortColumn {
+            values: batch.column(i).clone(),
+            options: None,
+        }
     };
     let idx = lexsort_to_indices(&[col("event_type"), col("event_time")], None)?;
     Ok(take_record_batch(batch, &idx)?)
@@ -77,7 +89,10 @@ pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
 
 /// Encodes rows as one Parquet file in memory.
 pub fn encode(batch: &RecordBatch, opts: &WriterOptions, partition: &str) -> Result<Vec<u8>> {
-    let perr = |source| Error::Parquet { partition: partition.to_string(), source };
+    let perr = |source| Error::Parquet {
+        partition: partition.to_string(),
+        source,
+    };
     let sorted = sort_batch(batch)?;
     let mut buf = Vec::with_capacity(sorted.get_array_memory_size() / 3);
     let mut w = ArrowWriter::try_new(&mut buf, schema::file_schema(), Some(properties(opts)))
@@ -119,7 +134,13 @@ pub async fn put_file(
         .await
         .map_err(|e| Error::store(path.to_string(), e))?;
     tracing::debug!(%path, rows, bytes = len, "wrote parquet file");
-    Ok(WrittenFile { path, tenant: tenant.to_string(), date, rows, bytes: len })
+    Ok(WrittenFile {
+        path,
+        tenant: tenant.to_string(),
+        date,
+        rows,
+        bytes: len,
+    })
 }
 
 /// Shared handle so decode threads can encode while the async side uploads.

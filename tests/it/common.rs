@@ -19,11 +19,24 @@ pub fn fixture(rel: &str) -> PathBuf {
 }
 
 /// Ingests NDJSON files into a lake for a tenant.
-pub async fn ingest(lake: &Lake, tenant: &str, files: &[PathBuf]) -> auditlake::ingest::IngestSummary {
-    let opts = IngestOptions { tenant: tenant.into(), threads: 2, ..Default::default() };
-    auditlake::ingest::ingest_files(lake, files.iter().map(|f| Input::File(f.clone())).collect(), opts, false)
-        .await
-        .expect("ingest fixture")
+pub async fn ingest(
+    lake: &Lake,
+    tenant: &str,
+    files: &[PathBuf],
+) -> auditlake::ingest::IngestSummary {
+    let opts = IngestOptions {
+        tenant: tenant.into(),
+        threads: 2,
+        ..Default::default()
+    };
+    auditlake::ingest::ingest_files(
+        lake,
+        files.iter().map(|f| Input::File(f.clone())).collect(),
+        opts,
+        false,
+    )
+    .await
+    .expect("ingest fixture")
 }
 
 /// A local lake holding the fixture tenants `acme` and `globex`.
@@ -43,14 +56,21 @@ pub async fn engine(lake: &Lake, tenant: Option<&str>) -> Engine {
 
 /// Rows of a query as text cells (NULL as "NULL").
 pub async fn rows(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
-    let res = engine.execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let res = engine
+        .execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let mut out = Vec::new();
     for b in &res.batches {
         for r in 0..b.num_rows() {
             out.push(
                 b.columns()
                     .iter()
-                    .map(|c| auditlake::output::cell_text(c, r).unwrap().unwrap_or_else(|| "NULL".into()))
+                    .map(|c| {
+                        auditlake::output::cell_text(c, r)
+                            .unwrap()
+                            .unwrap_or_else(|| "NULL".into())
+                    })
                     .collect(),
             );
         }
@@ -74,7 +94,11 @@ pub fn python() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A moto server (S3, SQS, …) on 127.0.0.1, killed on drop.
@@ -101,7 +125,11 @@ impl Moto {
             if http(&m.endpoint, "GET", "/moto-api/").is_ok_and(|s| s.starts_with("HTTP/1.1 200")) {
                 break;
             }
-            assert!(Instant::now() < deadline, "moto_server did not become ready on {}", m.endpoint);
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not become ready on {}",
+                m.endpoint
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         m
@@ -137,7 +165,10 @@ pub fn http(endpoint: &str, method: &str, path: &str) -> std::io::Result<String>
     let addr = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     Ok(buf)
@@ -151,6 +182,10 @@ pub fn run_python(script: &str, args: &[&Path]) -> String {
         .args(args)
         .output()
         .expect("run python");
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }

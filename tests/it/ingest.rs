@@ -17,8 +17,14 @@ async fn bad_lines_go_to_rejects_and_neighbours_survive() {
     let text = [good1, bad_json, no_time, "", unknown, bad_time, good2].join("\n");
     let f = dir.path().join("mixed.ndjson");
     std::fs::write(&f, text).unwrap();
-    let opts = IngestOptions { tenant: "acme".into(), threads: 2, ..Default::default() };
-    let s = auditlake::ingest::ingest_files(&lake, vec![Input::File(f)], opts, false).await.unwrap();
+    let opts = IngestOptions {
+        tenant: "acme".into(),
+        threads: 2,
+        ..Default::default()
+    };
+    let s = auditlake::ingest::ingest_files(&lake, vec![Input::File(f)], opts, false)
+        .await
+        .unwrap();
     assert_eq!(s.events, 2);
     assert_eq!(s.rejected, 4);
     assert!(dir.path().join("data/acme/2024-03-20").is_dir());
@@ -31,18 +37,40 @@ async fn bad_lines_go_to_rejects_and_neighbours_survive() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 4);
-    let by_line: std::collections::BTreeMap<u64, &serde_json::Value> =
-        lines.iter().map(|v| (v["line"].as_u64().unwrap(), v)).collect();
-    assert_eq!(by_line.keys().copied().collect::<Vec<_>>(), vec![2, 3, 5, 6]);
+    let by_line: std::collections::BTreeMap<u64, &serde_json::Value> = lines
+        .iter()
+        .map(|v| (v["line"].as_u64().unwrap(), v))
+        .collect();
+    assert_eq!(
+        by_line.keys().copied().collect::<Vec<_>>(),
+        vec![2, 3, 5, 6]
+    );
     assert_eq!(by_line[&2]["record"], bad_json);
     for (line, v) in &by_line {
-        assert!(!v["reason"].as_str().unwrap().is_empty(), "line {line} has no reason");
+        assert!(
+            !v["reason"].as_str().unwrap().is_empty(),
+            "line {line} has no reason"
+        );
     }
-    assert!(by_line[&3]["reason"].as_str().unwrap().to_lowercase().contains("time"), "{}", by_line[&3]);
+    assert!(
+        by_line[&3]["reason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("time"),
+        "{}",
+        by_line[&3]
+    );
 
     let engine = common::engine(&lake, Some("acme")).await;
     let r = common::rows(&engine, "SELECT uid, status FROM events ORDER BY uid").await;
-    assert_eq!(r, vec![vec!["g1".to_string(), "success".into()], vec!["g2".into(), "failure".into()]]);
+    assert_eq!(
+        r,
+        vec![
+            vec!["g1".to_string(), "success".into()],
+            vec!["g2".into(), "failure".into()]
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,19 +84,44 @@ async fn gzip_arrays_and_cloudtrail_files() {
         {"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDA","arn":"arn:aws:iam::111122223333:user/bob","accountId":"111122223333","userName":"bob"},"eventTime":"2024-03-20T09:05:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"us-east-1","sourceIPAddress":"81.2.69.142","userAgent":"aws-cli","eventID":"ct-2","eventType":"AwsApiCall","recipientAccountId":"111122223333"}
     ]});
     let gz = dir.path().join("ct.json.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
-    enc.write_all(serde_json::to_string_pretty(&ct).unwrap().as_bytes()).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(serde_json::to_string_pretty(&ct).unwrap().as_bytes())
+        .unwrap();
     enc.finish().unwrap();
     // A JSON array of Teleport events.
     let arr = dir.path().join("arr.json");
     std::fs::write(&arr, r#"[{"event":"user.login","code":"T1000I","time":"2024-03-20T10:00:00Z","uid":"t1","user":"alice","success":true},
  {"event":"user.login","code":"T1000I","time":"2024-03-20T11:00:00Z","uid":"t2","user":"bob","success":true}]"#).unwrap();
-    let opts = IngestOptions { tenant: "acme".into(), threads: 2, ..Default::default() };
-    let s = auditlake::ingest::ingest_files(&lake, vec![Input::File(gz), Input::File(arr)], opts, false).await.unwrap();
+    let opts = IngestOptions {
+        tenant: "acme".into(),
+        threads: 2,
+        ..Default::default()
+    };
+    let s = auditlake::ingest::ingest_files(
+        &lake,
+        vec![Input::File(gz), Input::File(arr)],
+        opts,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!((s.events, s.rejected), (4, 0), "{}", s.render());
     let engine = common::engine(&lake, Some("acme")).await;
-    let r = common::rows(&engine, "SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 1").await;
-    assert_eq!(r, vec![vec!["aws".to_string(), "2".into()], vec!["teleport".into(), "2".into()]]);
+    let r = common::rows(
+        &engine,
+        "SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        r,
+        vec![
+            vec!["aws".to_string(), "2".into()],
+            vec!["teleport".into(), "2".into()]
+        ]
+    );
     // event_data keeps each record's own text, which parses back to the same record.
     let d = common::rows(&engine, "SELECT event_data FROM events WHERE uid = 'ct-2'").await;
     let v: serde_json::Value = serde_json::from_str(&d[0][0]).unwrap();
@@ -85,7 +138,11 @@ async fn staged_files_of_an_interrupted_write_are_invisible() {
     let part = dir.path().join("data/acme/2024-03-21");
     let real = super::schema::walk(&part).into_iter().next().unwrap();
     let bytes = std::fs::read(&real).unwrap();
-    std::fs::write(part.join(format!("{}#1", real.file_name().unwrap().to_string_lossy())), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        part.join(format!("{}#1", real.file_name().unwrap().to_string_lossy())),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let after = common::rows(&engine, "SELECT count(*) FROM events").await;
     assert_eq!(before, after);
 }
@@ -94,32 +151,67 @@ async fn staged_files_of_an_interrupted_write_are_invisible() {
 async fn geoip_enrichment_and_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-    let geo = auditlake::enrich::GeoIp::open(&common::fixture("geoip/auditlake-test-city.mmdb")).unwrap();
-    let cities: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::fixture("geoip/cities.json")).unwrap()).unwrap();
+    let geo =
+        auditlake::enrich::GeoIp::open(&common::fixture("geoip/auditlake-test-city.mmdb")).unwrap();
+    let cities: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("geoip/cities.json")).unwrap(),
+    )
+    .unwrap();
     let first = &cities.as_array().expect("cities.json is an array")[0];
     let net = first["network"].as_str().unwrap();
     let ip = net.split('/').next().unwrap().replace(".0", ".7");
     let lines = format!(
         "{}\n{}\n",
-        format_args!(r#"{{"event":"user.login","code":"T1000I","time":"2024-03-20T10:00:00Z","uid":"p1","user":"alice","success":true,"addr.remote":"{ip}:5000"}}"#),
+        format_args!(
+            r#"{{"event":"user.login","code":"T1000I","time":"2024-03-20T10:00:00Z","uid":"p1","user":"alice","success":true,"addr.remote":"{ip}:5000"}}"#
+        ),
         r#"{"event":"user.login","code":"T1000I","time":"2024-03-20T10:00:00Z","uid":"p2","user":"bob","success":true,"addr.remote":"10.0.0.5:5000"}"#
     );
     let f = dir.path().join("geo.ndjson");
     std::fs::write(&f, lines).unwrap();
-    let opts = IngestOptions { tenant: "acme".into(), geoip: Some(std::sync::Arc::new(geo)), threads: 1, ..Default::default() };
-    auditlake::ingest::ingest_files(&lake, vec![Input::File(f)], opts, false).await.unwrap();
+    let opts = IngestOptions {
+        tenant: "acme".into(),
+        geoip: Some(std::sync::Arc::new(geo)),
+        threads: 1,
+        ..Default::default()
+    };
+    auditlake::ingest::ingest_files(&lake, vec![Input::File(f)], opts, false)
+        .await
+        .unwrap();
     let engine = common::engine(&lake, Some("acme")).await;
-    let r = common::rows(&engine, "SELECT uid, ip, city, latitude IS NOT NULL FROM events ORDER BY uid").await;
+    let r = common::rows(
+        &engine,
+        "SELECT uid, ip, city, latitude IS NOT NULL FROM events ORDER BY uid",
+    )
+    .await;
     assert_eq!(r[0][1], ip);
-    assert_eq!(r[0][2], first["city"].as_str().unwrap_or_else(|| first["city"]["names"]["en"].as_str().unwrap()));
+    assert_eq!(
+        r[0][2],
+        first["city"]
+            .as_str()
+            .unwrap_or_else(|| first["city"]["names"]["en"].as_str().unwrap())
+    );
     assert_eq!(r[0][3], "true");
-    assert_eq!(r[1][1..], ["10.0.0.5".to_string(), "NULL".into(), "false".into()]);
+    assert_eq!(
+        r[1][1..],
+        ["10.0.0.5".to_string(), "NULL".into(), "false".into()]
+    );
     // The database's type and build epoch are in the file's metadata.
-    let file = super::schema::walk(&dir.path().join("data")).into_iter().next().unwrap();
-    let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
+    let file = super::schema::walk(&dir.path().join("data"))
+        .into_iter()
+        .next()
+        .unwrap();
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(file).unwrap())
+            .unwrap();
     use parquet::file::reader::FileReader;
-    let kv = reader.metadata().file_metadata().key_value_metadata().unwrap().clone();
-    assert!(kv.iter().any(|k| k.key == "auditlake.geoip.database_type" && k.value.as_deref().is_some_and(|v| v.contains("City"))));
+    let kv = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .clone();
+    assert!(kv.iter().any(|k| k.key == "auditlake.geoip.database_type"
+        && k.value.as_deref().is_some_and(|v| v.contains("City"))));
     assert!(kv.iter().any(|k| k.key == "auditlake.geoip.build_epoch"));
 }

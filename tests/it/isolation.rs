@@ -10,13 +10,20 @@ async fn scoped_engine_never_sees_another_tenant() {
     let (dir, lake) = common::fixture_lake().await;
     // Unscoped, globex's rows exist — so the checks below can fail.
     let open = common::engine(&lake, None).await;
-    let seen = common::rows(&open, "SELECT count(*) FROM session_start WHERE user = 'mallory'").await;
+    let seen = common::rows(
+        &open,
+        "SELECT count(*) FROM session_start WHERE user = 'mallory'",
+    )
+    .await;
     assert_eq!(seen, vec![vec!["1".to_string()]]);
 
     let engine = common::engine(&lake, Some("acme")).await;
     let globex_file = super::schema::walk(dir.path())
         .into_iter()
-        .find(|p| p.to_string_lossy().contains("/globex/") && p.extension().is_some_and(|e| e == "parquet"))
+        .find(|p| {
+            p.to_string_lossy().contains("/globex/")
+                && p.extension().is_some_and(|e| e == "parquet")
+        })
         .unwrap();
     let f = globex_file.display();
     let shapes = [
@@ -45,7 +52,9 @@ async fn scoped_engine_never_sees_another_tenant() {
                 for b in &res.batches {
                     for r in 0..b.num_rows() {
                         for c in b.columns() {
-                            let cell = auditlake::output::cell_text(c, r).unwrap().unwrap_or_default();
+                            let cell = auditlake::output::cell_text(c, r)
+                                .unwrap()
+                                .unwrap_or_default();
                             assert!(
                                 !cell.contains("globex") && !cell.contains("mallory"),
                                 "{sql} leaked {cell}"
@@ -55,14 +64,20 @@ async fn scoped_engine_never_sees_another_tenant() {
                 }
             }
             Err(e) => assert!(
-                matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::PermissionDenied),
+                matches!(
+                    e.kind(),
+                    ErrorKind::InvalidInput | ErrorKind::PermissionDenied
+                ),
                 "{sql}: unexpected error kind {:?}: {e}",
                 e.kind()
             ),
         }
     }
     // Writes are refused as such, not as syntax errors.
-    for sql in ["CREATE VIEW v AS SELECT 1", "INSERT INTO events SELECT * FROM events"] {
+    for sql in [
+        "CREATE VIEW v AS SELECT 1",
+        "INSERT INTO events SELECT * FROM events",
+    ] {
         let e = engine.execute(sql).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{sql}: {e}");
     }

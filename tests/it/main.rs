@@ -2,6 +2,7 @@
 
 mod common;
 mod differential;
+mod fusion;
 mod ingest;
 mod isolation;
 mod output;

@@ -13,24 +13,53 @@ async fn one_tenant_one_day_reads_one_partition() {
     assert_eq!(all.stats.partitions_scanned, 5);
 
     let cases = [
-        ("SELECT count(*) FROM events WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-21'", 1),
-        ("SELECT count(*) FROM events WHERE tenant_id IN ('globex') ", 2),
-        ("SELECT count(*) FROM events WHERE event_date BETWEEN DATE '2024-03-21' AND DATE '2024-03-22'", 3),
-        ("SELECT count(*) FROM events WHERE event_date >= date('2024-03-22')", 1),
-        ("SELECT count(*) FROM events WHERE event_date > current_date - interval '7' day", 0),
-        ("SELECT count(*) FROM session_start WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-20'", 1),
+        (
+            "SELECT count(*) FROM events WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-21'",
+            1,
+        ),
+        (
+            "SELECT count(*) FROM events WHERE tenant_id IN ('globex') ",
+            2,
+        ),
+        (
+            "SELECT count(*) FROM events WHERE event_date BETWEEN DATE '2024-03-21' AND DATE '2024-03-22'",
+            3,
+        ),
+        (
+            "SELECT count(*) FROM events WHERE event_date >= date('2024-03-22')",
+            1,
+        ),
+        (
+            "SELECT count(*) FROM events WHERE event_date > current_date - interval '7' day",
+            0,
+        ),
+        (
+            "SELECT count(*) FROM session_start WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-20'",
+            1,
+        ),
     ];
     for (sql, partitions) in cases {
         let res = engine.execute(sql).await.unwrap();
         assert_eq!(res.stats.partitions_scanned, partitions, "{sql}");
-        assert_eq!(res.stats.files_scanned, partitions, "{sql}: one file per partition in the fixture");
+        assert_eq!(
+            res.stats.files_scanned, partitions,
+            "{sql}: one file per partition in the fixture"
+        );
     }
-    let n = common::rows(&engine, "SELECT count(*) FROM events WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-21'").await;
+    let n = common::rows(
+        &engine,
+        "SELECT count(*) FROM events WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-21'",
+    )
+    .await;
     let direct = common::rows(&engine, "SELECT count(*) FROM events WHERE tenant_id = 'acme' AND CAST(event_time AS DATE) = DATE '2024-03-21'").await;
     assert_eq!(n, direct, "pruned answer equals the unpruned answer");
 
     let explain = common::rows(&engine, "EXPLAIN ANALYZE SELECT count(*) FROM events WHERE tenant_id = 'acme' AND event_date = DATE '2024-03-21'").await;
-    let text: String = explain.iter().map(|r| r.join(" ")).collect::<Vec<_>>().join("\n");
+    let text: String = explain
+        .iter()
+        .map(|r| r.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(text.contains("LakeScanExec: partitions=1/5"), "{text}");
     assert!(text.contains("partitions_pruned=4"), "{text}");
 }
@@ -59,7 +88,10 @@ async fn days_scope_limits_partitions() {
     let engine = auditlake::engine::Engine::new(o).await.unwrap();
     let r = engine.execute("SELECT count(*) FROM events").await.unwrap();
     assert_eq!(r.stats.partitions_total, 1);
-    assert_eq!(common::rows(&engine, "SELECT count(*) FROM events").await, vec![vec!["1".to_string()]]);
+    assert_eq!(
+        common::rows(&engine, "SELECT count(*) FROM events").await,
+        vec![vec!["1".to_string()]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +100,14 @@ async fn bytes_scanned_cutoff_stops_the_query() {
     let mut o = auditlake::engine::EngineOptions::new(lake.clone());
     o.limits.max_bytes_scanned = 100;
     let engine = auditlake::engine::Engine::new(o).await.unwrap();
-    let err = engine.execute("SELECT max(event_data) FROM events").await.unwrap_err();
-    assert_eq!(err.kind(), auditlake::error::ErrorKind::ResourceExhausted, "{err}");
+    let err = engine
+        .execute("SELECT max(event_data) FROM events")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        auditlake::error::ErrorKind::ResourceExhausted,
+        "{err}"
+    );
     assert!(err.to_string().contains("bytes scanned"), "{err}");
 }

@@ -31,12 +31,23 @@ impl Tmux {
     }
 
     fn text(&self, s: &str) {
-        let st = Command::new("tmux").args(["send-keys", "-t", &self.name, "-l", s]).status().unwrap();
+        // tmux reads an argument's trailing `;` as a command separator; `\;` is a literal one.
+        let arg = match s.strip_suffix(';') {
+            Some(head) => format!("{head}\\;"),
+            None => s.to_string(),
+        };
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", &arg])
+            .status()
+            .unwrap();
         assert!(st.success());
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-200", "-t", &self.name]).output().unwrap();
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-200", "-t", &self.name])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -48,19 +59,24 @@ impl Tmux {
             if pred(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     fn prompts(&self) -> usize {
-        self.screen().matches("auditlake[acme]> ").count()
+        self.screen().matches("auditlake[acme]>").count()
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
     }
 }
 
@@ -70,9 +86,12 @@ async fn interactive_shell_in_tmux() {
     let bin = env!("CARGO_BIN_EXE_auditlake");
     let hist = dir.path().join("history");
     let cmd = format!("{bin} sql --lake {} --tenant acme", dir.path().display());
-    let env = [("AUDITLAKE_HISTORY", hist.display().to_string()), ("PAGER", "cat".to_string())];
+    let env = [
+        ("AUDITLAKE_HISTORY", hist.display().to_string()),
+        ("PAGER", "cat".to_string()),
+    ];
     let t = Tmux::start(&cmd, &env);
-    t.wait_for("the prompt", |s| s.contains("auditlake[acme]> "));
+    t.wait_for("the prompt", |s| s.contains("auditlake[acme]>"));
 
     // A multi-line query: the first line alone does not run.
     t.text("SELECT identity_user, identity_client_ip");
@@ -88,7 +107,9 @@ async fn interactive_shell_in_tmux() {
     t.wait_for("view completion", |s| s.contains("FROM cert_create"));
     t.text(" WHERE identity_cli");
     t.keys(&["Tab"]);
-    t.wait_for("column completion", |s| s.contains("WHERE identity_client_ip"));
+    t.wait_for("column completion", |s| {
+        s.contains("WHERE identity_client_ip")
+    });
     t.text(" IS NOT NULL;");
     t.keys(&["Enter"]);
     t.wait_for("the count", |s| s.contains("(1 row)"));
@@ -97,7 +118,9 @@ async fn interactive_shell_in_tmux() {
     let before = t.prompts();
     t.text("\\d cert_create");
     t.keys(&["Enter"]);
-    let s = t.wait_for("\\d output", |s| s.matches("auditlake[acme]> ").count() > before && s.contains("identity_expires"));
+    let s = t.wait_for("\\d output", |s| {
+        s.matches("auditlake[acme]>").count() > before && s.contains("identity_expires")
+    });
     assert!(s.contains("identity_client_ip"), "{s}");
 
     // Ctrl-C cancels a long query and keeps the shell.
@@ -114,9 +137,11 @@ async fn interactive_shell_in_tmux() {
 
     // History survives a restart: Up recalls the last statement.
     let t = Tmux::start(&cmd, &env);
-    t.wait_for("the prompt", |s| s.contains("auditlake[acme]> "));
+    t.wait_for("the prompt", |s| s.contains("auditlake[acme]>"));
     t.keys(&["Up"]);
-    t.wait_for("history recall", |s| s.contains("auditlake[acme]> SELECT 40 + 2 AS answer;"));
+    t.wait_for("history recall", |s| {
+        s.contains("auditlake[acme]> SELECT 40 + 2 AS answer;")
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,26 +150,53 @@ async fn scripts_run_without_prompts_and_stop_at_the_first_error() {
     let bin = env!("CARGO_BIN_EXE_auditlake");
     let lake = dir.path().display().to_string();
     let ok = Command::new(bin)
-        .args(["sql", "--lake", &lake, "--tenant", "acme", "--format", "csv", "-c", "\\format tctl\nSELECT user FROM exec WHERE proto = 'kube' ORDER BY user;"])
+        .args([
+            "sql",
+            "--lake",
+            &lake,
+            "--tenant",
+            "acme",
+            "--format",
+            "csv",
+            "-c",
+            "\\format tctl\nSELECT user FROM exec WHERE proto = 'kube' ORDER BY user;",
+        ])
         .output()
         .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
-    assert_eq!(v, serde_json::json!([{"data": ["user"]}, {"data": ["bob"]}, {"data": ["carol"]}]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"data": ["user"]}, {"data": ["bob"]}, {"data": ["carol"]}])
+    );
 
     let mut child = Command::new(bin)
-        .args(["sql", "--lake", &lake, "--tenant", "acme", "--format", "csv"])
+        .args([
+            "sql", "--lake", &lake, "--tenant", "acme", "--format", "csv",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"SELECT 1 AS one;\nSELECT * FROM sesion_start;\nSELECT 2 AS two;\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1 AS one;\nSELECT * FROM sesion_start;\nSELECT 2 AS two;\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("one") && !stdout.contains("two"), "{stdout}");
+    assert!(
+        stdout.contains("one") && !stdout.contains("two"),
+        "{stdout}"
+    );
     assert!(stderr.contains("did you mean 'session_start'"), "{stderr}");
 }

@@ -23,14 +23,31 @@ async fn ingest_and_query_on_s3() {
         let parts: Vec<&str> = k.split('/').collect();
         assert_eq!(parts[0], "data", "{k}");
         assert_eq!(parts[1], "acme", "{k}");
-        assert!(auditlake::lake::layout::parse_date(parts[2]).is_some(), "{k}");
+        assert!(
+            auditlake::lake::layout::parse_date(parts[2]).is_some(),
+            "{k}"
+        );
         assert!(parts[3].ends_with(".parquet"), "{k}");
     }
     // Read back with the parquet crate straight from the store.
-    let bytes = lake.store().get(&listed[0].location).await.unwrap().bytes().await.unwrap();
+    let bytes = lake
+        .store()
+        .get(&listed[0].location)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let reader = parquet::file::reader::SerializedFileReader::new(bytes).unwrap();
     use parquet::file::reader::FileReader;
-    assert_eq!(reader.metadata().file_metadata().schema_descr().num_columns(), 29);
+    assert_eq!(
+        reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .num_columns(),
+        29
+    );
 
     // The same answers as the local lake.
     let s3_engine = common::engine(&lake, Some("acme")).await;
@@ -40,8 +57,15 @@ async fn ingest_and_query_on_s3() {
         "SELECT event_date, COUNT ( * ) as count, user FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date, user",
         "SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 1",
     ] {
-        assert_eq!(common::rows(&s3_engine, sql).await, common::rows(&local_engine, sql).await, "{sql}");
+        assert_eq!(
+            common::rows(&s3_engine, sql).await,
+            common::rows(&local_engine, sql).await,
+            "{sql}"
+        );
     }
-    let r = s3_engine.execute("SELECT count(*) FROM events WHERE event_date = DATE '2024-03-21'").await.unwrap();
+    let r = s3_engine
+        .execute("SELECT count(*) FROM events WHERE event_date = DATE '2024-03-21'")
+        .await
+        .unwrap();
     assert_eq!(r.stats.partitions_scanned, 1);
 }

@@ -10,12 +10,19 @@ use crate::common;
 #[test]
 fn rust_schema_equals_glue_ddl() {
     let (cols, parts) = auditlake::catalog::parse_ddl_columns(auditlake::catalog::GLUE_DDL);
-    let ours: Vec<(String, String)> =
-        COLUMNS.iter().map(|(n, t)| (n.to_string(), t.ddl().to_string())).collect();
-    assert_eq!(cols, ours, "columns of sql/glue/events.sql differ from schema::COLUMNS");
+    let ours: Vec<(String, String)> = COLUMNS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.ddl().to_string()))
+        .collect();
+    assert_eq!(
+        cols, ours,
+        "columns of sql/glue/events.sql differ from schema::COLUMNS"
+    );
     assert_eq!(cols.len(), 29);
-    let parts_ours: Vec<(String, String)> =
-        PARTITIONS.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    let parts_ours: Vec<(String, String)> = PARTITIONS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
     assert_eq!(parts, parts_ours);
     // The seed's storage template and projection settings are present.
     for needle in [
@@ -25,7 +32,10 @@ fn rust_schema_equals_glue_ddl() {
         "'parquet.compression' = 'SNAPPY'",
         "ParquetHiveSerDe",
     ] {
-        assert!(auditlake::catalog::GLUE_DDL.contains(needle), "DDL lacks {needle}");
+        assert!(
+            auditlake::catalog::GLUE_DDL.contains(needle),
+            "DDL lacks {needle}"
+        );
     }
 }
 
@@ -33,7 +43,9 @@ fn rust_schema_equals_glue_ddl() {
 fn ddl_fills_location_and_table() {
     let ddl = auditlake::catalog::glue_ddl(Some("s3://my-bucket/data/"), "audit_events");
     assert!(ddl.contains("LOCATION 's3://my-bucket/data/'"));
-    assert!(ddl.contains("'storage.location.template' = 's3://my-bucket/data/${tenant_id}/${event_date}/'"));
+    assert!(ddl.contains(
+        "'storage.location.template' = 's3://my-bucket/data/${tenant_id}/${event_date}/'"
+    ));
     assert!(ddl.contains("IF NOT EXISTS audit_events ("));
     assert!(!ddl.contains("example-long-term-bucket"));
 }
@@ -41,7 +53,10 @@ fn ddl_fills_location_and_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn written_file_has_exact_parquet_schema() {
     let (dir, _lake) = common::fixture_lake().await;
-    let file = walk(dir.path()).into_iter().find(|p| p.extension().is_some_and(|e| e == "parquet")).expect("a parquet file");
+    let file = walk(dir.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .expect("a parquet file");
     let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
@@ -54,7 +69,9 @@ async fn written_file_has_exact_parquet_schema() {
                 assert_eq!(col.physical_type(), PhysicalType::BYTE_ARRAY, "{name}");
                 assert_eq!(col.logical_type_ref(), Some(&LogicalType::String), "{name}");
             }
-            schema::GlueType::Double => assert_eq!(col.physical_type(), PhysicalType::DOUBLE, "{name}"),
+            schema::GlueType::Double => {
+                assert_eq!(col.physical_type(), PhysicalType::DOUBLE, "{name}")
+            }
             schema::GlueType::Timestamp => {
                 assert_eq!(col.physical_type(), PhysicalType::INT64, "{name}");
                 match col.logical_type_ref() {
@@ -69,16 +86,26 @@ async fn written_file_has_exact_parquet_schema() {
     }
     for rg in meta.row_groups() {
         for c in rg.columns() {
-            assert!(matches!(c.compression(), Compression::SNAPPY), "{} not snappy", c.column_path());
+            assert!(
+                matches!(c.compression(), Compression::SNAPPY),
+                "{} not snappy",
+                c.column_path()
+            );
         }
     }
     // Page index written (column index + offset index) for pruning inside row groups.
-    let opts = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
-    let r = SerializedFileReader::new_with_options(std::fs::File::open(&file).unwrap(), opts).unwrap();
+    let opts = parquet::file::serialized_reader::ReadOptionsBuilder::new()
+        .with_page_index()
+        .build();
+    let r =
+        SerializedFileReader::new_with_options(std::fs::File::open(&file).unwrap(), opts).unwrap();
     assert!(r.metadata().offset_index().is_some(), "no offset index");
     assert!(r.metadata().column_index().is_some(), "no column index");
     // Rows sorted by (event_type, event_time).
-    let kv = meta.file_metadata().key_value_metadata().expect("kv metadata");
+    let kv = meta
+        .file_metadata()
+        .key_value_metadata()
+        .expect("kv metadata");
     assert!(kv.iter().any(|k| k.key == "auditlake.sort"));
 }
 
@@ -88,7 +115,11 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
         }
     }
     out.sort();

@@ -26,7 +26,17 @@ impl sqllogictest::AsyncDB for Db {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
-        let res = self.0.execute(sql).await.map_err(|e| SltError(e.to_string()))?;
+        let res = self.0.execute(sql).await.map_err(|e| {
+            // The whole chain, as the CLI prints it, so `statement error` can match the cause.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(c) = src {
+                msg.push_str(": ");
+                msg.push_str(&c.to_string());
+                src = c.source();
+            }
+            SltError(msg)
+        })?;
         let types = vec![DefaultColumnType::Any; res.schema.fields().len()];
         let mut rows = Vec::new();
         for b in &res.batches {
@@ -83,5 +93,10 @@ async fn slt_files() {
             failures.push(format!("{}:\n{err}", f.display()));
         }
     }
-    assert!(failures.is_empty(), "{} slt file(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} slt file(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

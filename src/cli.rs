@@ -87,7 +87,7 @@ pub enum Command {
         lake: LakeArgs,
         #[command(flatten)]
         scope: ScopeArgs,
-        /// Output format (table on a terminal, tctl otherwise? no: table by default).
+        /// Output format (default: table).
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Read the SQL from a file (statements separated by `;`).

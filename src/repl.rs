@@ -601,6 +601,8 @@ impl Completions {
         let mut f: Vec<String> = state.scalar_functions().keys().cloned().collect();
         f.extend(state.aggregate_functions().keys().cloned());
         f.extend(state.window_functions().keys().cloned());
+        // Internal rewrite targets (`__trino_…`) are not for typing.
+        f.retain(|n| !n.starts_with("__"));
         f.sort();
         f.dedup();
         c.functions = f;

@@ -14,6 +14,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 days=30
 "$bin" demo --teleport-only --seed 1 --start 2024-05-01 --days "$days" --events-per-day $(( n / days )) --out "$work/events.ndjson" >&2
+n=$(wc -l < "$work/events.ndjson")
 ls -l "$work/events.ndjson" >&2
 
 measure() { # label, command...
@@ -28,17 +29,37 @@ cat > "$work/duck.py" <<PY
 import duckdb, sys
 con = duckdb.connect()
 con.execute("SET threads = 2")
+# The same row auditlake writes for a Teleport event (docs/sources.md), sorted the same way
+# (event_type, event_time) inside each partition file.
 con.execute("""
 COPY (
+  WITH j AS (SELECT json FROM read_json_objects('$work/events.ndjson'))
   SELECT 'teleport' AS event_source,
-         json_extract_string(json, '\$.user') AS identity,
+         coalesce(json_extract_string(json, '\$.user'), json_extract_string(json, '\$.identity.user'), json_extract_string(json, '\$.bot_name')) AS identity,
+         CASE WHEN json_extract(json, '\$.user_kind')::INT = 2 THEN 'bot' ELSE 'user' END AS identity_kind,
+         NULL::VARCHAR AS identity_id,
+         json_extract_string(json, '\$.token_name') AS token,
+         json_extract_string(json, '\$.event') AS action,
+         json_extract_string(json, '\$.cluster_name') AS origin,
+         CASE WHEN json_extract(json, '\$.success')::BOOLEAN = false OR right(json_extract_string(json, '\$.code'), 1) IN ('W','E') THEN 'failure' ELSE 'success' END AS status,
+         regexp_extract(coalesce(json_extract_string(json, '\$."addr.remote"'), json_extract_string(json, '\$.identity.client_ip')), '^\\[?([0-9a-fA-F:.]+?)\\]?(:[0-9]+)?\$', 1) AS ip,
+         NULL::VARCHAR AS city, NULL::VARCHAR AS country, NULL::VARCHAR AS region, NULL::DOUBLE AS latitude, NULL::DOUBLE AS longitude,
+         json_extract_string(json, '\$.server_hostname') AS target_resource,
+         CASE WHEN json_extract_string(json, '\$.server_hostname') IS NOT NULL THEN 'node' END AS target_kind,
+         json_extract_string(json, '\$.server_addr') AS target_location,
+         json_extract_string(json, '\$.server_id') AS target_id,
+         json_extract_string(json, '\$.user_agent') AS user_agent,
          json_extract_string(json, '\$.event') AS event_type,
-         CAST(json_extract_string(json, '\$.time') AS TIMESTAMP) AS event_time,
+         CAST(json_extract_string(json, '\$.time') AS TIMESTAMPTZ) AS event_time,
          json_extract_string(json, '\$.uid') AS uid,
          json AS event_data,
+         NULL::VARCHAR AS aws_account_id, NULL::VARCHAR AS aws_service, NULL::VARCHAR AS github_organization,
+         NULL::VARCHAR AS github_repo, NULL::VARCHAR AS okta_org,
+         json_extract_string(json, '\$.cluster_name') AS teleport_cluster,
          'bench' AS tenant_id,
-         CAST(CAST(json_extract_string(json, '\$.time') AS TIMESTAMP) AS DATE) AS event_date
-  FROM read_json_objects('$work/events.ndjson')
+         CAST(CAST(json_extract_string(json, '\$.time') AS TIMESTAMPTZ) AS DATE) AS event_date
+  FROM j
+  ORDER BY event_type, event_time
 ) TO '$work/duck' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (tenant_id, event_date))
 """)
 PY

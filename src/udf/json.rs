@@ -220,7 +220,7 @@ impl PathSet {
             // Keys are compared where jiter decoded them, never copied: a Teleport event has
             // ~20 keys and only a few are wanted.
             let lookup = |k: &str| node.keys.iter().find(|(kk, _)| kk == k).map(|x| x.1);
-            let mut key = j.known_object()?.map(|k| lookup(k));
+            let mut key = j.known_object()?.map(&lookup);
             while let Some(child) = key {
                 match child {
                     Some(child) => {
@@ -231,7 +231,7 @@ impl PathSet {
                     }
                     None => j.next_skip()?,
                 }
-                key = j.next_key()?.map(|k| lookup(k));
+                key = j.next_key()?.map(&lookup);
             }
         } else if peek == Peek::Array && !node.idx.is_empty() {
             let mut p = j.known_array()?;

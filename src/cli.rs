@@ -118,9 +118,13 @@ pub enum Command {
         /// Report name (only the built-in `privilege_access_report` for now).
         #[arg(default_value = "privilege_access_report")]
         name: String,
-        /// Output: text or json (Teleport's report-result shape).
-        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        /// Output: text, json (Teleport's report-result shape) or html (one self-contained page
+        /// with a chart per query).
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "html"])]
         format: String,
+        /// Write the output to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print the Athena DDL: the Glue table and (with --views) every view.
     Ddl {
@@ -319,6 +323,7 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             mut scope,
             name,
             format,
+            out,
         } => {
             let report = crate::report::builtin();
             if name != report.name && name != "privileged_access" {
@@ -331,14 +336,20 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             scope.days = scope.days.or(Some(30));
             let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
             let result = crate::report::run(&engine, &report).await?;
-            if format == "json" {
-                println!(
-                    "{}",
+            let text = match format.as_str() {
+                "json" => {
                     serde_json::to_string_pretty(&result)
                         .map_err(|e| Error::Other(e.to_string()))?
-                );
-            } else {
-                print!("{}", crate::report::render_text(&result));
+                        + "\n"
+                }
+                "html" => crate::html::render(&report, &result),
+                _ => crate::report::render_text(&result),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| Error::Io { path, source: e })?
+                }
+                None => print!("{text}"),
             }
             Ok(ExitCode::SUCCESS)
         }

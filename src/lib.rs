@@ -8,6 +8,7 @@ pub mod demo_cli;
 pub mod engine;
 pub mod enrich;
 pub mod error;
+pub mod html;
 pub mod ingest;
 pub mod lake;
 pub mod output;

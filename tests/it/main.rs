@@ -8,6 +8,7 @@ mod isolation;
 mod output;
 mod pruning;
 mod repl;
+mod reports;
 mod s3;
 mod schema;
 mod slt;

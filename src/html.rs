@@ -209,10 +209,9 @@ section{{border-top:1px solid #ddd;padding-top:1rem;margin-top:1.5rem}}
             q.data_scanned_bytes
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        r#"<section><p class="meta">Total: {} ms · {} bytes scanned</p></section></body></html>
-"#,
+        r#"<section><p class="meta">Total: {} ms · {} bytes scanned</p></section></body></html>"#,
         r.total_execution_time_ms, r.total_data_scanned_bytes
     );
     s

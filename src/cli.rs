@@ -141,6 +141,16 @@ pub enum Command {
         #[arg(long)]
         views_only: bool,
     },
+    /// Saved audit queries, kept in the lake (`_catalog/queries/`) for every face to share.
+    Queries {
+        #[command(subcommand)]
+        cmd: QueriesCmd,
+    },
+    /// Saved reports (lists of saved queries), kept in the lake (`_catalog/reports/`).
+    Reports {
+        #[command(subcommand)]
+        cmd: ReportsCmd,
+    },
     /// Generate a realistic synthetic month for a small company and ingest it (no AWS needed).
     Demo {
         #[command(flatten)]
@@ -161,6 +171,103 @@ pub enum Command {
         #[arg(long)]
         teleport_only: bool,
         /// Write the raw events as NDJSON to this file instead of ingesting them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueriesCmd {
+    /// Save a query; it must plan against the catalog (unknown view or column: refused).
+    Create {
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// Name: lowercase letters, digits, `_` and `-`.
+        name: String,
+        /// The SQL (Trino SQL, as on Athena).
+        sql: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Advice shown with the results when rows are found.
+        #[arg(long, default_value = "")]
+        suggestion: String,
+        /// Overwrite a saved query of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List saved queries.
+    Ls {
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
+    /// Print a saved query (YAML).
+    Get {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+    },
+    /// Remove a saved query.
+    Rm {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+    },
+    /// Run a saved query.
+    Run {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCmd {
+    /// Save a report made of saved queries (`--query NAME`, repeated, in order).
+    Create {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long = "query", required = true)]
+        queries: Vec<String>,
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List saved reports.
+    Ls {
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
+    /// Print a saved report (YAML).
+    Get {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+    },
+    /// Remove a saved report.
+    Rm {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+    },
+    /// Run a saved report (or the built-in `privilege_access_report`).
+    Run {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        name: String,
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "html"])]
+        format: String,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -325,34 +432,20 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             format,
             out,
         } => {
-            let report = crate::report::builtin();
-            if name != report.name && name != "privileged_access" {
-                return Err(Error::Config(format!(
-                    "unknown report '{name}' (built in: {})",
-                    report.name
-                )));
-            }
+            let lake = Lake::open(&lake.lake)?;
+            let report = if name == "privilege_access_report" || name == "privileged_access" {
+                crate::report::builtin()
+            } else {
+                crate::saved::Catalog::new(&lake)
+                    .resolve_report(&name)
+                    .await?
+            };
             // The UI's default window for reports is 30 days.
             scope.days = scope.days.or(Some(30));
-            let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
-            let result = crate::report::run(&engine, &report).await?;
-            let text = match format.as_str() {
-                "json" => {
-                    serde_json::to_string_pretty(&result)
-                        .map_err(|e| Error::Other(e.to_string()))?
-                        + "\n"
-                }
-                "html" => crate::html::render(&report, &result),
-                _ => crate::report::render_text(&result),
-            };
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| Error::Io { path, source: e })?
-                }
-                None => print!("{text}"),
-            }
-            Ok(ExitCode::SUCCESS)
+            run_report(lake, scope, report, &format, out).await
         }
+        Command::Queries { cmd } => run_queries(cmd).await,
+        Command::Reports { cmd } => run_reports(cmd).await,
         Command::Ddl {
             location,
             table,
@@ -392,6 +485,237 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             })
             .await
         }
+    }
+}
+
+async fn run_report(
+    lake: Lake,
+    scope: ScopeArgs,
+    report: crate::report::Report,
+    format: &str,
+    out: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let engine = Engine::new(engine_options(lake.clone(), &scope)).await?;
+    let started = std::time::Instant::now();
+    let res = crate::report::run(&engine, &report).await;
+    let bytes = res
+        .as_ref()
+        .map(|r| r.total_data_scanned_bytes)
+        .unwrap_or(0);
+    record(
+        &lake,
+        "report",
+        &report.name,
+        &scope,
+        started,
+        bytes,
+        res.as_ref().err(),
+    )
+    .await;
+    let result = res?;
+    let text = match format {
+        "json" => {
+            serde_json::to_string_pretty(&result).map_err(|e| Error::Other(e.to_string()))? + "\n"
+        }
+        "html" => crate::html::render(&report, &result),
+        _ => crate::report::render_text(&result),
+    };
+    match out {
+        Some(path) => std::fs::write(&path, text).map_err(|e| Error::Io { path, source: e })?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Leaves the audit record of a saved-query or report run; a failure to record is logged, not
+/// fatal (the answer was already computed).
+async fn record(
+    lake: &Lake,
+    kind: &str,
+    name: &str,
+    scope: &ScopeArgs,
+    started: std::time::Instant,
+    bytes_scanned: u64,
+    err: Option<&Error>,
+) {
+    let rec = crate::saved::RunRecord {
+        at: crate::saved::now_rfc3339(),
+        who: crate::saved::current_user(),
+        kind: kind.into(),
+        name: name.into(),
+        tenant: scope.tenant.clone(),
+        days: scope.days,
+        bytes_scanned,
+        duration_ms: started.elapsed().as_millis() as u64,
+        success: err.is_none(),
+        error: err.map(|e| e.to_string()),
+    };
+    if let Err(e) = crate::saved::Catalog::new(lake).record_run(&rec).await {
+        tracing::warn!(error = %e, "could not record the run");
+    }
+}
+
+fn yaml<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_yaml::to_string(v).map_err(|e| Error::Other(e.to_string()))
+}
+
+async fn run_queries(cmd: QueriesCmd) -> Result<ExitCode> {
+    use crate::saved::{Catalog, SavedQuery};
+    match cmd {
+        QueriesCmd::Create {
+            lake,
+            name,
+            sql,
+            title,
+            description,
+            suggestion,
+            replace,
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            let scope = ScopeArgs::parse_default();
+            let engine = Engine::new(engine_options(lake.clone(), &scope)).await?;
+            let q = SavedQuery {
+                name,
+                title,
+                description,
+                sql: sql.trim().trim_end_matches(';').to_string(),
+                suggestion,
+                created_at: crate::saved::now_rfc3339(),
+            };
+            Catalog::new(&lake)
+                .create_query(&engine, &q, replace)
+                .await?;
+            println!("saved query '{}'", q.name);
+        }
+        QueriesCmd::Ls { lake } => {
+            let lake = Lake::open(&lake.lake)?;
+            let cat = Catalog::new(&lake);
+            for n in cat.queries().await? {
+                let q = cat.query(&n).await?;
+                println!("{n}\t{}", q.title);
+            }
+        }
+        QueriesCmd::Get { lake, name } => {
+            let lake = Lake::open(&lake.lake)?;
+            print!("{}", yaml(&Catalog::new(&lake).query(&name).await?)?);
+        }
+        QueriesCmd::Rm { lake, name } => {
+            let lake = Lake::open(&lake.lake)?;
+            Catalog::new(&lake).remove_query(&name).await?;
+            println!("removed query '{name}'");
+        }
+        QueriesCmd::Run {
+            lake,
+            scope,
+            name,
+            format,
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            let q = Catalog::new(&lake).query(&name).await?;
+            let engine = Engine::new(engine_options(lake.clone(), &scope)).await?;
+            let started = std::time::Instant::now();
+            let res = engine.execute(&q.sql).await;
+            let bytes = res.as_ref().map(|r| r.stats.bytes_scanned).unwrap_or(0);
+            record(
+                &lake,
+                "query",
+                &name,
+                &scope,
+                started,
+                bytes,
+                res.as_ref().err(),
+            )
+            .await;
+            let res = res?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            output::write(
+                &mut out,
+                format,
+                &res.schema,
+                &res.batches,
+                TableOptions::default(),
+            )?;
+            out.flush().ok();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_reports(cmd: ReportsCmd) -> Result<ExitCode> {
+    use crate::saved::{Catalog, SavedReport};
+    match cmd {
+        ReportsCmd::Create {
+            lake,
+            name,
+            title,
+            description,
+            queries,
+            replace,
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            let r = SavedReport {
+                name,
+                title,
+                description,
+                queries,
+                created_at: crate::saved::now_rfc3339(),
+            };
+            Catalog::new(&lake).create_report(&r, replace).await?;
+            println!("saved report '{}'", r.name);
+        }
+        ReportsCmd::Ls { lake } => {
+            let lake = Lake::open(&lake.lake)?;
+            let cat = Catalog::new(&lake);
+            let b = crate::report::builtin();
+            println!("{}\t{} (built in)", b.name, b.title);
+            for n in cat.reports().await? {
+                let r = cat.report(&n).await?;
+                println!("{n}\t{}", r.title);
+            }
+        }
+        ReportsCmd::Get { lake, name } => {
+            let lake = Lake::open(&lake.lake)?;
+            if name == "privilege_access_report" || name == "privileged_access" {
+                print!("{}", crate::report::PRIVILEGED_ACCESS_YAML);
+            } else {
+                print!("{}", yaml(&Catalog::new(&lake).report(&name).await?)?);
+            }
+        }
+        ReportsCmd::Rm { lake, name } => {
+            let lake = Lake::open(&lake.lake)?;
+            Catalog::new(&lake).remove_report(&name).await?;
+            println!("removed report '{name}'");
+        }
+        ReportsCmd::Run {
+            lake,
+            mut scope,
+            name,
+            format,
+            out,
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            let report = if name == "privilege_access_report" || name == "privileged_access" {
+                crate::report::builtin()
+            } else {
+                Catalog::new(&lake).resolve_report(&name).await?
+            };
+            scope.days = scope.days.or(Some(30));
+            return run_report(lake, scope, report, &format, out).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl ScopeArgs {
+    /// The defaults, as if no scope flag was given (planning a saved query needs no scope).
+    fn parse_default() -> ScopeArgs {
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            scope: ScopeArgs,
+        }
+        P::parse_from(["auditlake"]).scope
     }
 }
 

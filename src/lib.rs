@@ -14,6 +14,7 @@ pub mod lake;
 pub mod output;
 pub mod repl;
 pub mod report;
+pub mod saved;
 pub mod schema;
 pub mod source;
 pub mod udf;

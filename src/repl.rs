@@ -312,23 +312,31 @@ impl Session {
             }
             ("\\reports", _) => {
                 let r = crate::report::builtin();
-                self.write_out(&format!(
+                let mut text = format!(
                     "{}  {} ({} queries, built in)\n",
                     r.name,
                     r.title,
                     r.queries.len()
-                ))?;
+                );
+                // Saved reports live in the lake, shared with the CLI (`auditlake reports`).
+                let lake = self.engine.options().lake.clone();
+                let cat = crate::saved::Catalog::new(&lake);
+                for n in cat.reports().await? {
+                    let s = cat.report(&n).await?;
+                    text.push_str(&format!("{n}  {} ({} queries)\n", s.title, s.queries.len()));
+                }
+                self.write_out(&text)?;
             }
             ("\\report", name) => {
-                let r = crate::report::builtin();
-                if let Some(n) = name
-                    && n != r.name
-                    && n != "privileged_access"
-                {
-                    return Err(Error::Sql(format!(
-                        "unknown report '{n}' (\\reports lists them)"
-                    )));
-                }
+                let builtin = crate::report::builtin();
+                let r = match name {
+                    None => builtin,
+                    Some(n) if n == builtin.name || n == "privileged_access" => builtin,
+                    Some(n) => {
+                        let lake = self.engine.options().lake.clone();
+                        crate::saved::Catalog::new(&lake).resolve_report(n).await?
+                    }
+                };
                 let result = crate::report::run(&self.engine, &r).await?;
                 self.write_out(&crate::report::render_text(&result))?;
             }

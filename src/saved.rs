@@ -287,7 +287,7 @@ impl<'a> Catalog<'a> {
             name: r.name,
             title: r.title,
             description: r.description,
-            version: "saved".into(),
+            version: "1".into(),
             queries,
         })
     }

@@ -1,4 +1,4 @@
-//! Embeds the shared SQL catalog (`sql/views/*.sql`) into the binary, so every face uses the
+//! Embeds the shared SQL (`sql/views/*.sql`, `sql/detections/*.sql`) into the binary, so every face uses the
 //! same files the repository ships to Athena, with no install step.
 
 use std::fmt::Write;
@@ -8,7 +8,7 @@ fn main() {
     let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let mut code = String::new();
-    for (konst, dir) in [("VIEWS", "sql/views")] {
+    for (konst, dir) in [("VIEWS", "sql/views"), ("DETECTIONS", "sql/detections")] {
         let dir = Path::new(&root).join(dir);
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -14,7 +14,7 @@ if ! command -v tmux >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null || sudo -n apt-get install -y -qq tmux >/dev/null
 fi
 echo "== Trino grammar gate over sql/"
-"$AUDITLAKE_PYTHON" scripts/check_sql.py sql/views
+"$AUDITLAKE_PYTHON" scripts/check_sql.py sql/views sql/detections
 echo "== Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"

@@ -10,6 +10,11 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 }
 
+/// `sql/detections/*.sql` as (file stem, text).
+pub fn detection_files() -> &'static [(&'static str, &'static str)] {
+    embedded::DETECTIONS
+}
+
 /// `sql/glue/events.sql`, verbatim.
 pub const GLUE_DDL: &str = include_str!("../sql/glue/events.sql");
 

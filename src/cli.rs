@@ -141,6 +141,27 @@ pub enum Command {
         #[arg(long)]
         views_only: bool,
     },
+    /// Run the detections of `sql/detections/` over the lake and print alerts, most severe first.
+    Alerts {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Only this detection.
+        #[arg(long)]
+        only: Option<String>,
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "ndjson"])]
+        format: String,
+        /// Remember reported alerts in this file; later runs print only new ones.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Matches of one rule and identity within this many seconds fold into one alert.
+        #[arg(long, default_value_t = 3600)]
+        dedup_window_secs: i64,
+        /// List the detections and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Saved audit queries, kept in the lake (`_catalog/queries/`) for every face to share.
     Queries {
         #[command(subcommand)]
@@ -443,6 +464,50 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             // The UI's default window for reports is 30 days.
             scope.days = scope.days.or(Some(30));
             run_report(lake, scope, report, &format, out).await
+        }
+        Command::Alerts {
+            lake,
+            mut scope,
+            only,
+            format,
+            state,
+            dedup_window_secs,
+            list,
+        } => {
+            if list {
+                for d in crate::alerts::detections()? {
+                    println!("{:<32} {:<8} {}", d.name, d.severity.as_str(), d.title);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Detections look back 30 days unless told otherwise (new-country needs history).
+            scope.days = scope.days.or(Some(30));
+            let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
+            let opts = crate::alerts::AlertOptions {
+                only,
+                dedup_window_secs,
+            };
+            let mut alerts = crate::alerts::run(&engine, &opts).await?;
+            if let Some(st) = &state {
+                alerts = crate::alerts::only_new(alerts, st)?;
+            }
+            match format.as_str() {
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&alerts)
+                        .map_err(|e| Error::Other(e.to_string()))?
+                ),
+                "ndjson" => {
+                    for a in &alerts {
+                        println!(
+                            "{}",
+                            serde_json::to_string(a).map_err(|e| Error::Other(e.to_string()))?
+                        );
+                    }
+                }
+                _ => print!("{}", crate::alerts::render_text(&alerts)),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Queries { cmd } => run_queries(cmd).await,
         Command::Reports { cmd } => run_reports(cmd).await,

@@ -121,6 +121,23 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         Ok(0)
     })
     .await?;
+    // One person's identities across sources, for cross-source detections (`auditlake alerts`).
+    let mut csv = String::from("tenant_id,identity,person\n");
+    for id in crate::demo::identities() {
+        let mut names = vec![id.email, id.teleport_user, id.github_login, id.okta_login];
+        if let Some((_, user)) = id.aws_arn.rsplit_once(":user/") {
+            names.push(user.to_string());
+        }
+        names.push(id.aws_arn);
+        names.sort();
+        names.dedup();
+        for n in names {
+            csv.push_str(&format!("{},{n},{}\n", id.tenant, id.person));
+        }
+    }
+    crate::saved::Catalog::new(&lake)
+        .put_identities(&csv)
+        .await?;
     print!("{}", summary.render());
     println!(
         "\nThe lake is at {} ({} days from {}, GeoIP: the built-in fixture database).",

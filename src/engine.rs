@@ -162,6 +162,32 @@ impl Engine {
         ctx.register_object_store(&url, opts.lake.store().clone());
         ctx.register_table(opts.table.as_str(), Arc::new(table))?;
         crate::udf::register_all(&ctx)?;
+        // The cross-source identity map (`_catalog/identities.csv`), empty when absent, so the
+        // detections can join one person's identities whether or not a map exists. Scoped like
+        // `events`: a tenant-scoped session sees only its tenant's people.
+        let pairs: Vec<(String, String, String)> = crate::saved::Catalog::new(&opts.lake)
+            .identities()
+            .await?
+            .into_iter()
+            .filter(|(t, _, _)| opts.tenant.as_deref().is_none_or(|s| s == t))
+            .collect();
+        use datafusion::arrow::array::StringArray;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let id_schema = Arc::new(Schema::new(vec![
+            Field::new("tenant_id", DataType::Utf8, false),
+            Field::new("identity", DataType::Utf8, false),
+            Field::new("person", DataType::Utf8, false),
+        ]));
+        let col = |f: fn(&(String, String, String)) -> &str| {
+            Arc::new(StringArray::from_iter_values(pairs.iter().map(f)))
+                as datafusion::arrow::array::ArrayRef
+        };
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+            id_schema.clone(),
+            vec![col(|p| &p.0), col(|p| &p.1), col(|p| &p.2)],
+        )?;
+        let ids = datafusion::datasource::MemTable::try_new(id_schema, vec![vec![batch]])?;
+        ctx.register_table("identities", Arc::new(ids))?;
         for v in catalog::views() {
             ctx.sql(&v.ddl(&opts.table))
                 .await

@@ -1,6 +1,7 @@
 //! auditlake: an audit-log lake for security teams — sources in, Athena-compatible Parquet out,
 //! queried through one engine by every face (CLI, REPL, Flight SQL, reports, alerts).
 
+pub mod alerts;
 pub mod catalog;
 pub mod cli;
 pub mod demo;

@@ -312,6 +312,58 @@ impl<'a> Catalog<'a> {
     }
 }
 
+/// Where the cross-source identity map lives: `tenant_id,identity,person` CSV with a header.
+pub const IDENTITIES_CSV: &str = "_catalog/identities.csv";
+
+impl Catalog<'_> {
+    /// Replaces the identity map (one person's names across sources).
+    pub async fn put_identities(&self, csv: &str) -> Result<()> {
+        let path = self.lake.path(IDENTITIES_CSV);
+        self.lake
+            .store()
+            .put(&path, PutPayload::from(Bytes::from(csv.to_string())))
+            .await
+            .map_err(|e| Error::Store {
+                path: path.to_string(),
+                source: e,
+            })?;
+        Ok(())
+    }
+
+    /// The identity map as `(tenant_id, identity, person)`; empty when the lake has none.
+    pub async fn identities(&self) -> Result<Vec<(String, String, String)>> {
+        let path = self.lake.path(IDENTITIES_CSV);
+        let bytes = match self.lake.store().get(&path).await {
+            Ok(r) => r.bytes().await.map_err(|e| Error::Store {
+                path: path.to_string(),
+                source: e,
+            })?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::Store {
+                    path: path.to_string(),
+                    source: e,
+                });
+            }
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        Ok(text
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let (t, rest) = l.split_once(',')?;
+                let (i, p) = rest.rsplit_once(',')?;
+                Some((
+                    t.trim().to_string(),
+                    i.trim().to_string(),
+                    p.trim().to_string(),
+                ))
+            })
+            .filter(|(t, i, p)| !t.is_empty() && !i.is_empty() && !p.is_empty())
+            .collect())
+    }
+}
+
 /// Who is running: `$AUDITLAKE_USER`, else `$USER`, else "unknown".
 pub fn current_user() -> String {
     std::env::var("AUDITLAKE_USER")

@@ -278,3 +278,28 @@ pub fn url_parameter(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     }
     Ok(Arc::new(b.finish()))
 }
+
+/// Trino's `great_circle_distance(lat1, lon1, lat2, lon2)`: kilometres on a sphere of radius
+/// 6371.01 km (haversine), NULL when any argument is NULL.
+pub fn great_circle_distance(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    use datafusion::arrow::array::Float64Array;
+    use datafusion::arrow::datatypes::Float64Type;
+    let c: Vec<_> = a.iter().map(|x| x.as_primitive::<Float64Type>()).collect();
+    let out: Float64Array = (0..rows)
+        .map(|i| {
+            if c.iter().any(|x| x.is_null(i)) {
+                return None;
+            }
+            let (la1, lo1, la2, lo2) = (
+                c[0].value(i).to_radians(),
+                c[1].value(i).to_radians(),
+                c[2].value(i).to_radians(),
+                c[3].value(i).to_radians(),
+            );
+            let h = ((la2 - la1) / 2.0).sin().powi(2)
+                + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+            Some(2.0 * 6371.01 * h.sqrt().min(1.0).asin())
+        })
+        .collect();
+    Ok(Arc::new(out))
+}

@@ -367,6 +367,16 @@ fn scalar_functions() -> Vec<TrinoFn> {
             misc::contains,
         ),
         f(
+            "great_circle_distance",
+            &[4],
+            |_| Ok(DataType::Float64),
+            |t| {
+                arity("great_circle_distance(lat1, lon1, lat2, lon2)", t, &[4])?;
+                Ok(vec![DataType::Float64; 4])
+            },
+            misc::great_circle_distance,
+        ),
+        f(
             "element_at",
             &[2],
             misc::ret_element_at,

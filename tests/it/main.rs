@@ -1,5 +1,6 @@
 //! The one integration-test binary (it links once): modules per area, sharing `common`.
 
+mod alerts;
 mod common;
 mod differential;
 mod fusion;

@@ -58,6 +58,10 @@ pub const META_COMMANDS: &[(&str, &str)] = &[
         "only the last N days of partitions; without argument, show it",
     ),
     ("\\rows N", "rows shown in a table before 'N more rows'"),
+    (
+        "\\alerts [NAME]",
+        "run the detections (or one) over the session's scope",
+    ),
     ("\\reports", "list reports"),
     ("\\report NAME", "run a report"),
     (
@@ -309,6 +313,14 @@ impl Session {
                 self.table.max_rows = n
                     .parse()
                     .map_err(|_| Error::Sql(format!("\\rows N, not '{n}'")))?;
+            }
+            ("\\alerts", name) => {
+                let opts = crate::alerts::AlertOptions {
+                    only: name.map(str::to_string),
+                    ..Default::default()
+                };
+                let alerts = crate::alerts::run(&self.engine, &opts).await?;
+                self.write_out(&crate::alerts::render_text(&alerts))?;
             }
             ("\\reports", _) => {
                 let r = crate::report::builtin();

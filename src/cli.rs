@@ -162,6 +162,26 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Download a tenant's partitions (e.g. from S3) into a local lake for offline work; resumable.
+    Sync {
+        /// The source lake, e.g. s3://bucket/data.
+        #[arg(long)]
+        from: String,
+        /// The destination lake directory.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        tenant: String,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        since: chrono::NaiveDate,
+        /// Last day, inclusive (default: today).
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+        /// Files downloaded at once.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+    },
     /// Saved audit queries, kept in the lake (`_catalog/queries/`) for every face to share.
     Queries {
         #[command(subcommand)]
@@ -507,6 +527,30 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 }
                 _ => print!("{}", crate::alerts::render_text(&alerts)),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync {
+            from,
+            to,
+            tenant,
+            since,
+            until,
+            parallel,
+        } => {
+            let src = Lake::open(&from)?;
+            let dst = Lake::open(&to)?;
+            let opts = crate::sync::SyncOptions {
+                tenant,
+                since,
+                until,
+                parallel,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let s = crate::sync::sync(&src, &dst, &opts).await?;
+            println!(
+                "{} partitions: fetched {} files ({} bytes), {} already present; now: auditlake sql --lake {to} --tenant {}",
+                s.partitions, s.fetched_files, s.fetched_bytes, s.skipped_files, opts.tenant
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Queries { cmd } => run_queries(cmd).await,

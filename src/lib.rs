@@ -18,4 +18,5 @@ pub mod report;
 pub mod saved;
 pub mod schema;
 pub mod source;
+pub mod sync;
 pub mod udf;

@@ -182,6 +182,24 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         parallel: usize,
     },
+    /// Serve the lake over Arrow Flight SQL; every call needs a token from the tokens file.
+    Serve {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Address to listen on (port 0 picks a free one; the chosen address is printed).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: String,
+        /// YAML file of token hashes, tenants and rules (`auditlake token add` writes it).
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+    /// Manage Flight SQL tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
     /// Saved audit queries, kept in the lake (`_catalog/queries/`) for every face to share.
     Queries {
         #[command(subcommand)]
@@ -214,6 +232,18 @@ pub enum Command {
         /// Write the raw events as NDJSON to this file instead of ingesting them.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token for a tenant: prints it once, stores only its SHA-256.
+    Add {
+        name: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        tokens: PathBuf,
     },
 }
 
@@ -551,6 +581,47 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 "{} partitions: fetched {} files ({} bytes), {} already present; now: auditlake sql --lake {to} --tenant {}",
                 s.partitions, s.fetched_files, s.fetched_bytes, s.skipped_files, opts.tenant
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            lake,
+            scope,
+            addr,
+            tokens,
+        } => {
+            if !tokens.is_file() {
+                return Err(Error::Config(format!(
+                    "tokens file {} not found (create one with `auditlake token add NAME --tenant T --tokens FILE`)",
+                    tokens.display()
+                )));
+            }
+            let lake = Lake::open(&lake.lake)?;
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::Other(e.to_string()))?;
+            let template = engine_options(lake.clone(), &scope);
+            println!("auditlake Flight SQL listening on {local}");
+            std::io::stdout().flush().ok();
+            crate::flight::serve(
+                crate::flight::AuditFlight::new(lake, template, tokens),
+                listener,
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            cmd:
+                TokenCmd::Add {
+                    name,
+                    tenant,
+                    tokens,
+                },
+        } => {
+            let token = crate::flight::add_token(&tokens, &name, &tenant)?;
+            println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Queries { cmd } => run_queries(cmd).await,

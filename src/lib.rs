@@ -9,6 +9,7 @@ pub mod demo_cli;
 pub mod engine;
 pub mod enrich;
 pub mod error;
+pub mod flight;
 pub mod html;
 pub mod ingest;
 pub mod lake;

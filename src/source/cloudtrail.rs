@@ -53,7 +53,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     r.identity_id = id("principalId");
     r.token = id("accessKeyId");
 
-    let failed = o.get("errorCode").is_some_and(|v| !v.is_null())
+    let failed = text(o.get("errorCode")).is_some()
         || text_at(o, &["responseElements", "ConsoleLogin"]).is_some_and(|v| v == "Failure");
     r.status = Some(if failed { "failure" } else { "success" }.into());
     r.ip = text(o.get("sourceIPAddress")).and_then(|s| clean_ip(&s));

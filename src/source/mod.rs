@@ -56,7 +56,9 @@ impl FromStr for SourceKind {
 /// Why a record was rejected, in the words a reject file shows.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("invalid JSON: {0}")]
+    /// `invalid JSON at column 23: EOF while parsing an object` (the line is named too when the
+    /// text has more than one).
+    #[error("invalid JSON at {0}")]
     Json(String),
     #[error("expected a JSON object, found {0}")]
     NotObject(&'static str),
@@ -104,6 +106,30 @@ pub fn detect(obj: &Map<String, Value>) -> Option<SourceKind> {
     None
 }
 
+/// serde_json's error as `column 23: EOF while parsing a value` (or `line 3, column 5: …`).
+fn json_error(e: &serde_json::Error) -> DecodeError {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    DecodeError::Json(if e.line() <= 1 {
+        format!("column {}: {msg}", e.column())
+    } else {
+        format!("line {}, column {}: {msg}", e.line(), e.column())
+    })
+}
+
+/// The keys of an unrecognised record, for the error: the first five, then `…`.
+fn key_list(obj: &Map<String, Value>) -> String {
+    if obj.is_empty() {
+        return "none".into();
+    }
+    let mut keys: Vec<&str> = obj.keys().take(5).map(String::as_str).collect();
+    if obj.len() > 5 {
+        keys.push("…");
+    }
+    keys.join(", ")
+}
+
 #[derive(Deserialize)]
 struct LogFile<'a> {
     #[serde(rename = "Records", borrow)]
@@ -117,17 +143,22 @@ pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row, De
     let t = text.trim_start();
     if t.starts_with('[') {
         return match serde_json::from_str::<Vec<&RawValue>>(text) {
+            // An element may itself be a CloudTrail log file (an array of downloaded files).
             Ok(items) => items
                 .iter()
-                .map(|r| decode_record(r.get(), forced))
+                .flat_map(|r| match log_file(r.get()) {
+                    Some(file) => file
+                        .records
+                        .iter()
+                        .map(|x| decode_record(x.get(), forced))
+                        .collect(),
+                    None => vec![decode_record(r.get(), forced)],
+                })
                 .collect(),
-            Err(e) => vec![Err(DecodeError::Json(e.to_string()))],
+            Err(e) => vec![Err(json_error(&e))],
         };
     }
-    if t.starts_with('{')
-        && t.contains("\"Records\"")
-        && let Ok(file) = serde_json::from_str::<LogFile<'_>>(text)
-    {
+    if let Some(file) = log_file(text) {
         return file
             .records
             .iter()
@@ -137,22 +168,25 @@ pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row, De
     vec![decode_record(text, forced)]
 }
 
+/// `{"Records":[…]}` with the elements' own text; None for anything else (a record that merely
+/// has a `Records` field that is not an array decodes as a record).
+fn log_file(text: &str) -> Option<LogFile<'_>> {
+    let t = text.trim_start();
+    if !t.starts_with('{') || !t.contains("\"Records\"") {
+        return None;
+    }
+    serde_json::from_str::<LogFile<'_>>(text).ok()
+}
+
 /// Decodes one record (the raw JSON text of an object).
 pub fn decode_record(raw: &str, forced: Option<SourceKind>) -> Result<Row, DecodeError> {
-    let v: Value = serde_json::from_str(raw).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let v: Value = serde_json::from_str(raw).map_err(|e| json_error(&e))?;
     let Value::Object(obj) = &v else {
         return Err(DecodeError::NotObject(kind_name(&v)));
     };
     let kind = match forced {
         Some(k) => k,
-        None => detect(obj).ok_or_else(|| {
-            let keys: Vec<&str> = obj.keys().take(6).map(String::as_str).collect();
-            DecodeError::UnknownShape(if keys.is_empty() {
-                "none".into()
-            } else {
-                keys.join(", ")
-            })
-        })?,
+        None => detect(obj).ok_or_else(|| DecodeError::UnknownShape(key_list(obj)))?,
     };
     let mut row = match kind {
         SourceKind::Teleport => teleport::decode(obj)?,
@@ -273,16 +307,24 @@ pub(crate) fn time_field(
 
 /// A client address without port or brackets; None when it is not an IP (a hostname, "AWS Internal").
 pub(crate) fn clean_ip(s: &str) -> Option<String> {
-    let s = s.trim();
+    // A forwarded chain ("client, proxy1, proxy2") names the client first.
+    let s = s.split(',').next().unwrap_or_default().trim();
     if s.is_empty() {
         return None;
+    }
+    // An IPv6 zone ("fe80::1%eth0") is local routing detail, not part of the address.
+    if !s.starts_with('[')
+        && let Some((addr, _zone)) = s.split_once('%')
+    {
+        return addr.parse::<IpAddr>().ok().map(|ip| ip.to_string());
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some(ip.to_string());
     }
     if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']')?;
-        return rest[..end].parse::<IpAddr>().ok().map(|ip| ip.to_string());
+        let inner = rest[..end].split('%').next().unwrap_or_default();
+        return inner.parse::<IpAddr>().ok().map(|ip| ip.to_string());
     }
     if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
         return Some(sa.ip().to_string());

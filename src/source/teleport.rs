@@ -48,13 +48,14 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
             text(o.get("node_name")).or_else(|| text(o.get("host_id"))),
             Some("service".into()),
         )
+    } else if let Some(u) = text(o.get("reviewer")).or_else(|| text(o.get("updated_by"))) {
+        // access_request.review names the reviewer; access lists, locks and tokens `updated_by`.
+        (Some(u), Some("user".into()))
     } else {
-        (
-            text(o.get("updated_by")),
-            text(o.get("updated_by")).map(|_| "user".to_string()),
-        )
+        (None, None)
     };
-    r.identity_id = text(o.get("host_id")).filter(|_| event == "instance.join");
+    r.identity_id = text(o.get("user_id"))
+        .or_else(|| text(o.get("host_id")).filter(|_| event == "instance.join"));
     r.token = text(o.get("token_name")).or_else(|| text(o.get("with_mfa")));
 
     r.status = match o.get("success") {
@@ -66,10 +67,11 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
             _ => None,
         },
     };
-    r.ip = ["addr.remote", "client_ip", "remote_addr"]
-        .iter()
-        .find_map(|k| text(o.get(*k)))
+    // `addr.remote` is one literal key with a dot in it, not a path.
+    r.ip = text(o.get("addr.remote"))
         .or_else(|| text_at(o, &["identity", "client_ip"]))
+        .or_else(|| text(o.get("client_ip")))
+        .or_else(|| text(o.get("remote_addr")))
         .and_then(|s| clean_ip(&s));
     r.user_agent = text(o.get("user_agent"));
 
@@ -90,7 +92,8 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
         r.target_resource = text_at(o, &["identity", "route_to_cluster"]);
         r.target_kind = text(o.get("cert_type")).map(|t| format!("{t}_certificate"));
     } else if event.starts_with("access_request.") {
-        r.target_resource = text(o.get("id"));
+        // What was asked for: the resources ("node/ip-10-0-1-5"), else the roles; else the id.
+        r.target_resource = requested(o).or_else(|| text(o.get("id")));
         r.target_kind = Some("access_request".into());
         r.target_id = text(o.get("id"));
     } else if event.starts_with("access_list.") {
@@ -105,6 +108,11 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     ) {
         r.target_resource = text(o.get("name"));
         r.target_kind = Some("user".into());
+    } else if event.starts_with("device.") {
+        r.target_resource =
+            text_at(o, &["device", "asset_tag"]).or_else(|| text_at(o, &["device", "device_id"]));
+        r.target_kind = Some("device".into());
+        r.target_id = text_at(o, &["device", "device_id"]);
     } else if event == "join_token.create" {
         r.target_resource = text(o.get("name"));
         r.target_kind = Some("join_token".into());
@@ -115,4 +123,30 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     }
     r.event_type = event;
     Ok(r)
+}
+
+/// An access request's requested resources as `kind/name, …`, else its roles as `role:a, …`.
+fn requested(o: &Map<String, Value>) -> Option<String> {
+    let list = |k: &str| o.get(k).and_then(Value::as_array).filter(|a| !a.is_empty());
+    if let Some(ids) = list("resource_ids") {
+        let names: Vec<String> = ids
+            .iter()
+            .filter_map(|id| {
+                let name = text(id.get("name"))?;
+                Some(match text(id.get("kind")) {
+                    Some(kind) => format!("{kind}/{name}"),
+                    None => name,
+                })
+            })
+            .collect();
+        if !names.is_empty() {
+            return Some(names.join(", "));
+        }
+    }
+    let roles: Vec<String> = list("roles")?
+        .iter()
+        .filter_map(|r| text(Some(r)))
+        .map(|r| format!("role:{r}"))
+        .collect();
+    (!roles.is_empty()).then(|| roles.join(", "))
 }

@@ -3,6 +3,7 @@
 mod alerts;
 mod common;
 mod differential;
+mod flight;
 mod fusion;
 mod ingest;
 mod isolation;

@@ -1,0 +1,844 @@
+//! `auditlake serve`: an Arrow Flight SQL server over the engine, safe for several tenants.
+//!
+//! Every call carries a bearer token (or does a Basic handshake that returns one); the token's
+//! tenant becomes the engine's tenant scope, so no SQL can reach another tenant's files.
+//! Statement and prepared-statement handles are stateless (they carry the SQL, and bound
+//! parameters as Arrow IPC), so nothing is parked in server memory between GetFlightInfo and
+//! DoGet, and any server instance can serve any handle. Results stream batch by batch.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{
+    SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
+};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandStatementQuery, DoPutPreparedStatementResult, Nullable,
+    ProstMessageExt, Searchable, SqlInfo, TicketStatementQuery, XdbcDataType,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, TryStreamExt};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tokio::sync::Mutex;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::engine::{Engine, EngineOptions};
+use crate::error::{Error, ErrorKind};
+use crate::lake::Lake;
+
+/// The one mapping from our errors to gRPC codes.
+pub fn status(e: &Error) -> Status {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    match e.kind() {
+        ErrorKind::InvalidInput => Status::invalid_argument(msg),
+        ErrorKind::PermissionDenied => Status::permission_denied(msg),
+        ErrorKind::ResourceExhausted => Status::resource_exhausted(msg),
+        ErrorKind::Unavailable => Status::unavailable(msg),
+        ErrorKind::NotFound => Status::not_found(msg),
+        ErrorKind::Internal => Status::internal(msg),
+    }
+}
+
+/// One token's entry in the tokens file: a hash, never the token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenEntry {
+    pub name: String,
+    pub tenant: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// Teleport-style permission: verbs on resources (`audit_query`, `security_report`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rule {
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct TokensFile {
+    pub tokens: Vec<TokenEntry>,
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl TokenEntry {
+    fn allows(&self, resource: &str, verb: &str) -> bool {
+        self.rules.iter().any(|r| {
+            r.resources.iter().any(|x| x == resource || x == "*")
+                && r.verbs.iter().any(|v| v == verb || v == "*")
+        })
+    }
+}
+
+fn read_tokens(path: &PathBuf) -> Result<TokensFile, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    serde_yaml::from_str(&text)
+        .map_err(|e| Error::Config(format!("tokens file {}: {e}", path.display())))
+}
+
+/// `auditlake token add`: appends an entry and returns the new token (shown once).
+pub fn add_token(path: &PathBuf, name: &str, tenant: &str) -> Result<String, Error> {
+    if !crate::lake::layout::valid_tenant(tenant) {
+        return Err(Error::Config(format!("invalid tenant '{tenant}'")));
+    }
+    let mut file = if path.exists() {
+        read_tokens(path)?
+    } else {
+        TokensFile::default()
+    };
+    if file.tokens.iter().any(|t| t.name == name) {
+        return Err(Error::Config(format!("a token named '{name}' exists")));
+    }
+    let token = format!(
+        "al_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    file.tokens.push(TokenEntry {
+        name: name.into(),
+        tenant: tenant.into(),
+        sha256: sha256_hex(&token),
+        rules: vec![Rule {
+            resources: vec!["audit_query".into(), "security_report".into()],
+            verbs: vec!["list".into(), "read".into(), "use".into()],
+        }],
+    });
+    let text = serde_yaml::to_string(&file).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    Ok(token)
+}
+
+/// The server: the lake, the tokens file (re-read on every call, so a removed token stops
+/// working at once), and one engine per tenant, made on first use.
+pub struct AuditFlight {
+    template: EngineOptions,
+    tokens: PathBuf,
+    engines: Mutex<HashMap<String, Arc<Engine>>>,
+}
+
+type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
+
+impl AuditFlight {
+    pub fn new(lake: Lake, template: EngineOptions, tokens: PathBuf) -> Self {
+        let mut template = template;
+        template.lake = lake;
+        AuditFlight {
+            template,
+            tokens,
+            engines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn token<T>(&self, req: &Request<T>) -> Result<TokenEntry, Status> {
+        let header = req
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("no authorization header (Bearer token)"))?
+            .to_str()
+            .map_err(|_| Status::unauthenticated("unreadable authorization header"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+        self.lookup(token)
+    }
+
+    fn lookup(&self, token: &str) -> Result<TokenEntry, Status> {
+        let file = read_tokens(&self.tokens).map_err(|e| status(&e))?;
+        let h = sha256_hex(token.trim());
+        file.tokens
+            .into_iter()
+            .find(|t| t.sha256 == h)
+            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
+    }
+
+    /// The token may run SQL (`use` on `audit_query`), and its tenant's engine.
+    async fn engine_for<T>(&self, req: &Request<T>) -> Result<(TokenEntry, Arc<Engine>), Status> {
+        let t = self.token(req)?;
+        if !t.allows("audit_query", "use") {
+            return Err(Status::permission_denied(format!(
+                "token '{}' may not use audit_query",
+                t.name
+            )));
+        }
+        let mut engines = self.engines.lock().await;
+        if let Some(e) = engines.get(&t.tenant) {
+            return Ok((t, e.clone()));
+        }
+        let mut opts = self.template.clone();
+        opts.tenant = Some(t.tenant.clone());
+        let engine = Arc::new(Engine::new(opts).await.map_err(|e| status(&e))?);
+        engines.insert(t.tenant.clone(), engine.clone());
+        Ok((t, engine))
+    }
+
+    async fn metadata_engine<T>(&self, req: &Request<T>) -> Result<Arc<Engine>, Status> {
+        let t = self.token(req)?;
+        if !t.allows("audit_query", "list") && !t.allows("audit_query", "use") {
+            return Err(Status::permission_denied(format!(
+                "token '{}' may not list audit_query",
+                t.name
+            )));
+        }
+        self.engine_for(req).await.map(|x| x.1)
+    }
+}
+
+/// A prepared statement's handle: the SQL and, once bound, its parameters as Arrow IPC.
+#[derive(Debug, Serialize, Deserialize)]
+struct Handle {
+    sql: String,
+    #[serde(default)]
+    params_ipc_hex: Option<String>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, Status> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| Status::invalid_argument("malformed prepared statement handle"))
+}
+
+fn decode_handle(b: &[u8]) -> Result<Handle, Status> {
+    serde_json::from_slice(b)
+        .map_err(|_| Status::invalid_argument("malformed prepared statement handle"))
+}
+
+fn params_of(h: &Handle) -> Result<Option<ParamValues>, Status> {
+    let Some(hexed) = &h.params_ipc_hex else {
+        return Ok(None);
+    };
+    let bytes = unhex(hexed)?;
+    let reader =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
+    let mut values = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        for c in batch.columns() {
+            values.push(
+                ScalarValue::try_from_array(c, 0)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            );
+        }
+        break;
+    }
+    Ok(Some(ParamValues::List(
+        values.into_iter().map(Into::into).collect(),
+    )))
+}
+
+fn read_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Plans SQL (read-only) with optional parameters, through the engine's scoped context.
+async fn dataframe(
+    engine: &Engine,
+    sql: &str,
+    params: Option<ParamValues>,
+) -> Result<datafusion::dataframe::DataFrame, Status> {
+    let ctx = engine.context();
+    let df = ctx
+        .sql_with_options(sql, read_only())
+        .await
+        .map_err(|e| status(&crate::engine::friendly(e, ctx)))?;
+    match params {
+        Some(p) => df
+            .with_param_values(p)
+            .map_err(|e| status(&crate::engine::friendly(e, ctx))),
+        None => Ok(df),
+    }
+}
+
+fn flight_info(
+    schema: &Schema,
+    ticket: Vec<u8>,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo, Status> {
+    FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(format!("encode schema: {e}")))
+        .map(|i| {
+            i.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+                .with_descriptor(descriptor)
+        })
+}
+
+fn stream_batches(schema: SchemaRef, s: SendableRecordBatchStream) -> DoGetStream {
+    let batches = s.map_err(|e| FlightError::ExternalError(Box::new(e)));
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from),
+    )
+}
+
+fn one_batch<E: Into<FlightError>>(
+    schema: SchemaRef,
+    batch: Result<RecordBatch, E>,
+) -> DoGetStream {
+    let b = batch.map_err(Into::into);
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::once(async { b }))
+            .map_err(Status::from),
+    )
+}
+
+fn sql_info() -> SqlInfoData {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, "auditlake");
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, "1.3");
+    b.append(SqlInfo::FlightSqlServerReadOnly, true);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.build().expect("static sql info")
+}
+
+fn xdbc_info() -> XdbcTypeInfoData {
+    let mut b = XdbcTypeInfoDataBuilder::new();
+    for (name, t) in [
+        ("VARCHAR", XdbcDataType::XdbcVarchar),
+        ("BIGINT", XdbcDataType::XdbcBigint),
+        ("DOUBLE", XdbcDataType::XdbcDouble),
+        ("BOOLEAN", XdbcDataType::XdbcBit),
+        ("DATE", XdbcDataType::XdbcDate),
+        ("TIMESTAMP", XdbcDataType::XdbcTimestamp),
+    ] {
+        b.append(XdbcTypeInfo {
+            type_name: name.into(),
+            data_type: t,
+            column_size: None,
+            literal_prefix: None,
+            literal_suffix: None,
+            create_params: None,
+            nullable: Nullable::NullabilityNullable,
+            case_sensitive: name == "VARCHAR",
+            searchable: Searchable::Full,
+            unsigned_attribute: None,
+            fixed_prec_scale: false,
+            auto_increment: None,
+            local_type_name: Some(name.into()),
+            minimum_scale: None,
+            maximum_scale: None,
+            sql_data_type: t,
+            datetime_subcode: None,
+            num_prec_radix: None,
+            interval_precision: None,
+        });
+    }
+    b.build().expect("static xdbc info")
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for AuditFlight {
+    type FlightService = AuditFlight;
+
+    /// Basic auth: user = the token's name, password = the token; answers with the bearer.
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        use base64_lite::decode;
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Status::unauthenticated("no authorization header"))?;
+        let token = if let Some(b) = header.strip_prefix("Basic ") {
+            let text = decode(b).ok_or_else(|| Status::unauthenticated("bad Basic credentials"))?;
+            let (user, pass) = text
+                .split_once(':')
+                .ok_or_else(|| Status::unauthenticated("bad Basic credentials"))?;
+            let entry = self.lookup(pass)?;
+            if entry.name != user {
+                return Err(Status::unauthenticated(
+                    "token does not belong to that user",
+                ));
+            }
+            pass.to_string()
+        } else if let Some(t) = header.strip_prefix("Bearer ") {
+            self.lookup(t)?;
+            t.to_string()
+        } else {
+            return Err(Status::unauthenticated(
+                "authorization must be Basic or Bearer",
+            ));
+        };
+        let out = futures::stream::iter(vec![Ok(HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        })]);
+        let mut resp: Response<Pin<Box<dyn Stream<Item = _> + Send>>> =
+            Response::new(Box::pin(out));
+        let v = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token header"))?;
+        resp.metadata_mut().insert("authorization", v);
+        Ok(resp)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let (_, engine) = self.engine_for(&request).await?;
+        let df = dataframe(&engine, &query.query, None).await?;
+        let schema: Schema = df.schema().as_arrow().clone();
+        let ticket = TicketStatementQuery {
+            statement_handle: query.query.into_bytes().into(),
+        };
+        let info = flight_info(
+            &schema,
+            ticket.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (tok, engine) = self.engine_for(&request).await?;
+        let sql = String::from_utf8(ticket.statement_handle.to_vec())
+            .map_err(|_| Status::invalid_argument("statement handle is not UTF-8"))?;
+        tracing::info!(user = %tok.name, tenant = %tok.tenant, sql = %sql, "flight query");
+        let (stream, plan) = engine.execute_stream(&sql).await.map_err(|e| status(&e))?;
+        Ok(Response::new(stream_batches(plan.schema(), stream)))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let (_, engine) = self.engine_for(&request).await?;
+        let df = dataframe(&engine, &query.query, None).await?;
+        let schema: Schema = df.schema().as_arrow().clone();
+        let params = df
+            .logical_plan()
+            .get_parameter_types()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut names: Vec<&String> = params.keys().collect();
+        names.sort_by_key(|n| {
+            n.trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        let param_schema = Schema::new(
+            names
+                .iter()
+                .map(|n| {
+                    Field::new(
+                        n.as_str(),
+                        params[*n].clone().unwrap_or(DataType::Utf8),
+                        true,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+        let enc = |s: &Schema| -> Result<bytes::Bytes, Status> {
+            let IpcMessage(b) = SchemaAsIpc::new(s, &IpcWriteOptions::default())
+                .try_into()
+                .map_err(|e: datafusion::arrow::error::ArrowError| {
+                    Status::internal(e.to_string())
+                })?;
+            Ok(b)
+        };
+        let handle = serde_json::to_vec(&Handle {
+            sql: query.query,
+            params_ipc_hex: None,
+        })
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into(),
+            dataset_schema: enc(&schema)?,
+            parameter_schema: enc(&param_schema)?,
+        })
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        self.token(&request)?;
+        let mut handle = decode_handle(&query.prepared_statement_handle)?;
+        let stream = request
+            .into_inner()
+            .map_err(|e| FlightError::Tonic(Box::new(e)));
+        let batches: Vec<RecordBatch> =
+            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(stream)
+                .try_collect()
+                .await
+                .map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
+        if let Some(first) = batches.first() {
+            let mut buf = Vec::new();
+            {
+                let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(
+                    &mut buf,
+                    &first.schema(),
+                )
+                .map_err(|e| Status::internal(e.to_string()))?;
+                w.write(first)
+                    .map_err(|e| Status::internal(e.to_string()))?;
+                w.finish().map_err(|e| Status::internal(e.to_string()))?;
+            }
+            handle.params_ipc_hex = Some(hex(&buf));
+        }
+        let bytes = serde_json::to_vec(&handle).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(bytes.into()),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let (_, engine) = self.engine_for(&request).await?;
+        let h = decode_handle(&cmd.prepared_statement_handle)?;
+        let df = dataframe(&engine, &h.sql, params_of(&h)?).await?;
+        let schema: Schema = df.schema().as_arrow().clone();
+        let info = flight_info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (tok, engine) = self.engine_for(&request).await?;
+        let h = decode_handle(&cmd.prepared_statement_handle)?;
+        tracing::info!(user = %tok.name, tenant = %tok.tenant, sql = %h.sql, "flight prepared query");
+        let df = dataframe(&engine, &h.sql, params_of(&h)?).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| status(&crate::engine::friendly(e, engine.context())))?;
+        Ok(Response::new(stream_batches(schema, stream)))
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        // Stateless handles: nothing to free.
+        self.token(&request).map(|_| ())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.token(&request)?;
+        let schema = query.into_builder().schema();
+        Ok(Response::new(flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.token(&request)?;
+        let mut b = query.into_builder();
+        b.append("auditlake");
+        let schema = b.schema();
+        Ok(Response::new(one_batch(schema, b.build())))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.token(&request)?;
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.token(&request)?;
+        let mut b = query.into_builder();
+        b.append("auditlake", "public");
+        let schema = b.schema();
+        Ok(Response::new(one_batch(schema, b.build())))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.token(&request)?;
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let engine = self.metadata_engine(&request).await?;
+        let ctx = engine.context();
+        let mut b = query.into_builder();
+        let Some(catalog) = ctx.catalog("auditlake") else {
+            return Err(Status::internal("catalog missing"));
+        };
+        let Some(schema) = catalog.schema("public") else {
+            return Err(Status::internal("schema missing"));
+        };
+        let mut names = schema.table_names();
+        names.sort();
+        for name in names {
+            let Ok(Some(t)) = schema.table(&name).await else {
+                continue;
+            };
+            let kind = match t.table_type() {
+                datafusion::datasource::TableType::View => "VIEW",
+                _ => "TABLE",
+            };
+            b.append("auditlake", "public", &name, kind, t.schema().as_ref())
+                .map_err(Status::from)?;
+        }
+        let s = b.schema();
+        Ok(Response::new(one_batch(s, b.build())))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.token(&request)?;
+        Ok(Response::new(flight_info(
+            &table_types_schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.token(&request)?;
+        let schema = Arc::new(table_types_schema());
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["TABLE", "VIEW"])) as ArrayRef],
+        );
+        Ok(Response::new(one_batch(schema, batch)))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.token(&request)?;
+        let data = sql_info();
+        let schema = query.clone().into_builder(&data).schema();
+        Ok(Response::new(flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.token(&request)?;
+        let data = sql_info();
+        let b = query.into_builder(&data);
+        let schema = b.schema();
+        Ok(Response::new(one_batch(schema, b.build())))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.token(&request)?;
+        let data = xdbc_info();
+        let schema = query.into_builder(&data).schema();
+        Ok(Response::new(flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.token(&request)?;
+        let data = xdbc_info();
+        let b = query.into_builder(&data);
+        let schema = b.schema();
+        Ok(Response::new(one_batch(schema, b.build())))
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.token(&request)?;
+        Err(Status::unimplemented(format!(
+            "unsupported ticket {}",
+            message.type_url
+        )))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+fn table_types_schema() -> Schema {
+    Schema::new(vec![Field::new("table_type", DataType::Utf8, false)])
+}
+
+/// Minimal base64 decoding for Basic auth (the only place we need it).
+mod base64_lite {
+    pub fn decode(s: &str) -> Option<String> {
+        let mut out = Vec::new();
+        let mut buf = 0u32;
+        let mut bits = 0;
+        for c in s.trim().bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' => break,
+                _ => return None,
+            } as u32;
+            buf = (buf << 6) | v;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+                buf &= (1 << bits) - 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM; in-flight streams end when the server stops.
+pub async fn serve(server: AuditFlight, listener: tokio::net::TcpListener) -> Result<(), Error> {
+    let svc = arrow_flight::flight_service_server::FlightServiceServer::new(server);
+    let shutdown = async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
+    };
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+        .map_err(|e| Error::Other(format!("flight server: {e}")))
+}

@@ -1,0 +1,66 @@
+"""Drives `auditlake serve` with the ADBC Flight SQL driver (a client we did not write).
+
+Usage: adbc_client.py URI TOKEN_A TOKEN_B QUERIES_JSON
+Prints one JSON object with what the client saw; tests/it/flight.rs checks it.
+"""
+import json
+import sys
+
+import adbc_driver_flightsql.dbapi as flightsql
+from adbc_driver_flightsql import DatabaseOptions
+
+uri, tok_a, tok_b, queries = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+
+
+def connect(token):
+    return flightsql.connect(uri, db_kwargs={DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {token}"})
+
+
+def cells(table):
+    return [[None if v is None else str(v) for v in row.values()] for row in table.to_pylist()]
+
+
+def error_of(fn):
+    try:
+        fn()
+        return "allowed"
+    except Exception as e:  # the driver raises its own error classes
+        return f"{type(e).__name__}: {e}"
+
+
+out = {}
+with connect(tok_a) as conn:
+    cur = conn.cursor()
+    out["answers"] = []
+    for q in queries:
+        cur.execute(q)
+        out["answers"].append(cells(cur.fetch_arrow_table()))
+    # A prepared statement with a bound parameter.
+    cur.execute("SELECT count(*) AS n FROM cert_create WHERE identity_user = $1", parameters=("alice",))
+    out["prepared"] = cells(cur.fetch_arrow_table())
+    objs = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+    out["tables"] = sorted(
+        t["table_name"]
+        for c in objs
+        for s in (c["catalog_db_schemas"] or [])
+        for t in (s["db_schema_tables"] or [])
+    )
+    cur.execute("SELECT count(*) FROM events WHERE tenant_id = 'globex'")
+    out["other_tenant_rows"] = cells(cur.fetch_arrow_table())
+    out["write"] = error_of(lambda: cur.execute("CREATE TABLE x AS SELECT 1"))
+    out["bad_sql"] = error_of(lambda: cur.execute("SELECT nope FROM cert_create"))
+
+
+def bad_token():
+    with connect("not-a-token") as c:
+        cu = c.cursor()
+        cu.execute("SELECT 1")
+        cu.fetchall()
+
+
+out["bad_token"] = error_of(bad_token)
+with connect(tok_b) as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT DISTINCT tenant_id FROM events")
+    out["b_tenants"] = sorted(r[0] for r in cur.fetchall())
+print(json.dumps(out))

@@ -1,0 +1,149 @@
+//! `auditlake serve` driven by the ADBC Flight SQL driver from PyPI: seed queries give the
+//! engine's answers, prepared statements bind parameters, tables list, tokens and tenants hold.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(["token", "add", name, "--tenant", tenant, "--tokens"])
+        .arg(tokens)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adbc_client_queries_with_tokens_and_tenants() {
+    let (dir, lake) = common::fixture_lake().await;
+    let tokens = dir.path().join("tokens.yaml");
+    let alice = token(&tokens, "alice", "acme");
+    let mallory = token(&tokens, "mallory", "globex");
+    let file = std::fs::read_to_string(&tokens).unwrap();
+    assert!(
+        !file.contains(&alice),
+        "the tokens file must hold hashes only"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args([
+            "serve",
+            "--lake",
+            dir.path().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--tokens",
+        ])
+        .arg(&tokens)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the line that names the chosen port.
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("server did not start");
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server not reachable at {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let queries = [
+        "SELECT DISTINCT user FROM exec WHERE command LIKE '%/etc/passwd%' ORDER BY 1",
+        "SELECT event_date, identity_user AS user , COUNT ( DISTINCT cert_create.identity_client_ip) AS unique_ip_count FROM cert_create GROUP BY event_date, identity_user ORDER BY event_date, user",
+        "SELECT event_date, COUNT ( * ) as count, user FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date, user",
+    ];
+    let out = Command::new(common::python())
+        .arg(common::repo().join("tests/flight/adbc_client.py"))
+        .arg(format!("grpc://{addr}"))
+        .args([&alice, &mallory])
+        .arg(serde_json::to_string(&queries).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // The same answers as the engine in-process.
+    let engine = common::engine(&lake, Some("acme")).await;
+    for (i, q) in queries.iter().enumerate() {
+        let want = common::rows(&engine, q).await;
+        let got: Vec<Vec<String>> = v["answers"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap_or("NULL").to_string())
+                    .collect()
+            })
+            .collect();
+        assert!(!want.is_empty(), "{q}");
+        assert_eq!(got, want, "{q}");
+    }
+    let want = common::rows(
+        &engine,
+        "SELECT count(*) AS n FROM cert_create WHERE identity_user = 'alice'",
+    )
+    .await;
+    assert_eq!(v["prepared"][0][0], want[0][0].as_str(), "{v}");
+    let tables: Vec<&str> = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        tables.contains(&"events")
+            && tables.contains(&"cert_create")
+            && tables.contains(&"session_start"),
+        "{tables:?}"
+    );
+    // Isolation and refusals.
+    assert_eq!(v["other_tenant_rows"][0][0], "0", "{v}");
+    assert_eq!(v["b_tenants"], serde_json::json!(["globex"]));
+    let write = v["write"].as_str().unwrap();
+    assert!(
+        write != "allowed" && write.to_lowercase().contains("not"),
+        "{write}"
+    );
+    assert!(v["bad_sql"].as_str().unwrap().contains("nope"), "{v}");
+    let bad = v["bad_token"].as_str().unwrap();
+    assert!(
+        bad.to_lowercase().contains("unauthenticated") || bad.contains("token"),
+        "{bad}"
+    );
+    drop(server);
+}

@@ -299,6 +299,59 @@ async fn dataframe(
     }
 }
 
+/// What each query's log line says once its stream ends (or is dropped by the client).
+struct QueryLog {
+    user: String,
+    tenant: String,
+    sql: String,
+    plan: Option<Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+}
+
+struct LogOnDrop {
+    log: QueryLog,
+    rows: Arc<std::sync::atomic::AtomicU64>,
+    started: std::time::Instant,
+}
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        let bytes = self
+            .log
+            .plan
+            .as_ref()
+            .map(|p| crate::engine::stats(p).bytes_scanned)
+            .unwrap_or(0);
+        tracing::info!(
+            user = %self.log.user,
+            tenant = %self.log.tenant,
+            sql = %self.log.sql,
+            rows = self.rows.load(std::sync::atomic::Ordering::Relaxed),
+            bytes_scanned = bytes,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            "flight query"
+        );
+    }
+}
+
+/// Counts rows as they stream and logs the query when the stream is done with.
+fn logged(s: SendableRecordBatchStream, log: QueryLog) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+    let schema = s.schema();
+    let rows = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let guard = LogOnDrop {
+        log,
+        rows: rows.clone(),
+        started: std::time::Instant::now(),
+    };
+    let counted = s.inspect(move |b| {
+        let _ = &guard;
+        if let Ok(b) = b {
+            rows.fetch_add(b.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, counted))
+}
+
 fn flight_info(
     schema: &Schema,
     ticket: Vec<u8>,
@@ -459,9 +512,17 @@ impl FlightSqlService for AuditFlight {
         let (tok, engine) = self.engine_for(&request).await?;
         let sql = String::from_utf8(ticket.statement_handle.to_vec())
             .map_err(|_| Status::invalid_argument("statement handle is not UTF-8"))?;
-        tracing::info!(user = %tok.name, tenant = %tok.tenant, sql = %sql, "flight query");
         let (stream, plan) = engine.execute_stream(&sql).await.map_err(|e| status(&e))?;
-        Ok(Response::new(stream_batches(plan.schema(), stream)))
+        let logged = logged(
+            stream,
+            QueryLog {
+                user: tok.name,
+                tenant: tok.tenant,
+                sql,
+                plan: Some(plan.clone()),
+            },
+        );
+        Ok(Response::new(stream_batches(plan.schema(), logged)))
     }
 
     async fn do_action_create_prepared_statement(
@@ -569,14 +630,22 @@ impl FlightSqlService for AuditFlight {
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let (tok, engine) = self.engine_for(&request).await?;
         let h = decode_handle(&cmd.prepared_statement_handle)?;
-        tracing::info!(user = %tok.name, tenant = %tok.tenant, sql = %h.sql, "flight prepared query");
         let df = dataframe(&engine, &h.sql, params_of(&h)?).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df
-            .execute_stream()
+        let plan = df
+            .create_physical_plan()
             .await
             .map_err(|e| status(&crate::engine::friendly(e, engine.context())))?;
-        Ok(Response::new(stream_batches(schema, stream)))
+        let stream =
+            datafusion::physical_plan::execute_stream(plan.clone(), engine.context().task_ctx())
+                .map_err(|e| status(&crate::engine::friendly(e, engine.context())))?;
+        let log = QueryLog {
+            user: tok.name,
+            tenant: tok.tenant,
+            sql: h.sql,
+            plan: Some(plan),
+        };
+        Ok(Response::new(stream_batches(schema, logged(stream, log))))
     }
 
     async fn do_action_close_prepared_statement(

@@ -63,4 +63,20 @@ with connect(tok_b) as conn:
     cur = conn.cursor()
     cur.execute("SELECT DISTINCT tenant_id FROM events")
     out["b_tenants"] = sorted(r[0] for r in cur.fetchall())
+
+
+# Many clients at once, half per tenant: each sees only its own tenant.
+def tenants_seen(token):
+    with connect(token) as c:
+        cu = c.cursor()
+        cu.execute("SELECT DISTINCT tenant_id FROM events")
+        return sorted(r[0] for r in cu.fetchall())
+
+
+from concurrent.futures import ThreadPoolExecutor
+
+tokens = [tok_a if i % 2 == 0 else tok_b for i in range(50)]
+with ThreadPoolExecutor(max_workers=16) as pool:
+    seen = list(pool.map(tenants_seen, tokens))
+out["concurrent"] = [[t == tok_a, s] for t, s in zip(tokens, seen)]
 print(json.dumps(out))

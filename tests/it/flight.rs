@@ -145,5 +145,12 @@ async fn adbc_client_queries_with_tokens_and_tenants() {
         bad.to_lowercase().contains("unauthenticated") || bad.contains("token"),
         "{bad}"
     );
+    // 50 concurrent clients, each with its own tenant's answer.
+    let conc = v["concurrent"].as_array().unwrap();
+    assert_eq!(conc.len(), 50);
+    for c in conc {
+        let want = if c[0] == true { "acme" } else { "globex" };
+        assert_eq!(c[1], serde_json::json!([want]), "{c}");
+    }
     drop(server);
 }

@@ -13,8 +13,21 @@ struct Tmux {
 impl Tmux {
     fn start(cmd: &str, env: &[(&str, String)]) -> Tmux {
         let name = format!("auditlake-it-{}", common::free_port());
+        // A tmux server (socket) per session: a restart in the same test must not race the
+        // previous server's exit ("server exited unexpectedly").
         let mut c = Command::new("tmux");
-        c.args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "50"]);
+        c.args([
+            "-L",
+            &name,
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "160",
+            "-y",
+            "50",
+        ]);
         for (k, v) in env {
             c.args(["-e", &format!("{k}={v}")]);
         }
@@ -23,8 +36,14 @@ impl Tmux {
         Tmux { name }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    fn tmux(&self) -> Command {
         let mut c = Command::new("tmux");
+        c.args(["-L", &self.name]);
+        c
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut c = self.tmux();
         c.args(["send-keys", "-t", &self.name]);
         c.args(keys);
         assert!(c.status().unwrap().success());
@@ -36,7 +55,8 @@ impl Tmux {
             Some(head) => format!("{head}\\;"),
             None => s.to_string(),
         };
-        let st = Command::new("tmux")
+        let st = self
+            .tmux()
             .args(["send-keys", "-t", &self.name, "-l", &arg])
             .status()
             .unwrap();
@@ -44,7 +64,8 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
+        let out = self
+            .tmux()
             .args(["capture-pane", "-p", "-S", "-200", "-t", &self.name])
             .output()
             .unwrap();
@@ -74,9 +95,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
+        let _ = self.tmux().args(["kill-server"]).status();
     }
 }
 

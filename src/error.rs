@@ -78,6 +78,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message with every cause after it, joined by `sep` (the CLI prints one per line,
+    /// gRPC statuses and logs take one line).
+    pub fn chain(&self, sep: &str) -> String {
+        let mut msg = self.to_string();
+        let mut src = std::error::Error::source(self);
+        while let Some(s) = src {
+            msg.push_str(sep);
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        msg
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::LakeUrl { .. } | Error::Sql(_) | Error::Config(_) => ErrorKind::InvalidInput,

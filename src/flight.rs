@@ -47,13 +47,7 @@ use crate::lake::Lake;
 
 /// The one mapping from our errors to gRPC codes.
 pub fn status(e: &Error) -> Status {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
+    let msg = e.chain(": ");
     match e.kind() {
         ErrorKind::InvalidInput => Status::invalid_argument(msg),
         ErrorKind::PermissionDenied => Status::permission_denied(msg),

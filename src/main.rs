@@ -11,13 +11,7 @@ fn main() -> ExitCode {
     match auditlake::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let mut msg = format!("error: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(&format!("\n  caused by: {s}"));
-                src = s.source();
-            }
-            eprintln!("{msg}");
+            eprintln!("error: {}", e.chain("\n  caused by: "));
             ExitCode::from(auditlake::cli::exit_code(&e))
         }
     }

@@ -89,3 +89,115 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     r.event_type = name;
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{blank, decode_record, decode_text};
+    use crate::schema::Row;
+
+    #[test]
+    fn full_mapping_of_a_console_login() {
+        let raw = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::111122223333:user/zoë","accountId":"111122223333","accessKeyId":"AKIAEXAMPLE","userName":"zoë"},"eventTime":"2024-03-21T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"2001:db8::1","userAgent":"Mozilla/5.0","requestParameters":null,"responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"Yes"},"eventID":"c0000001","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}"#;
+        let want = Row {
+            event_source: "aws".into(),
+            identity: Some("zoë".into()),
+            identity_kind: Some("user".into()),
+            identity_id: Some("AIDAEXAMPLE".into()),
+            token: Some("AKIAEXAMPLE".into()),
+            action: Some("ConsoleLogin".into()),
+            origin: Some("us-east-1".into()),
+            status: Some("success".into()),
+            ip: Some("2001:db8::1".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            event_type: "ConsoleLogin".into(),
+            event_time_ms: 1_711_011_600_000,
+            uid: "c0000001".into(),
+            event_data: raw.into(),
+            aws_account_id: Some("111122223333".into()),
+            aws_service: Some("signin.amazonaws.com".into()),
+            ..blank()
+        };
+        assert_eq!(decode_record(raw, None).unwrap(), want);
+    }
+
+    #[test]
+    fn log_file_elements_keep_their_own_text() {
+        let file = r#"{"Records": [
+  {"eventVersion":"1.09","userIdentity":{"type":"AWSService","invokedBy":"cloudtrail.amazonaws.com"},"eventTime":"2024-03-20T09:00:00.123456Z","eventSource":"s3.amazonaws.com","eventName":"GetBucketAcl","awsRegion":"eu-central-1","sourceIPAddress":"cloudtrail.amazonaws.com","userAgent":"cloudtrail.amazonaws.com","requestParameters":{"bucketName":"trail-bucket","Host":"trail-bucket.s3.eu-central-1.amazonaws.com","acl":""},"resources":[{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::trail-bucket"}],"eventID":"e-1","recipientAccountId":"111122223333","eventType":"AwsApiCall"},
+  {"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:alice","arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice","accountId":"111122223333","accessKeyId":"ASIAEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"}}},"eventTime":"2024-03-20T09:01:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"eu-central-1","sourceIPAddress":"AWS Internal","requestParameters":{"name":"main-trail"},"errorCode":"AccessDenied","errorMessage":"denied","eventID":"e-2","recipientAccountId":"111122223333"}
+] }"#;
+        let rows: Vec<Row> = decode_text(file, None)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 2);
+        let whole: serde_json::Value = serde_json::from_str(file).unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            let back: serde_json::Value = serde_json::from_str(&r.event_data).unwrap();
+            assert_eq!(back, whole["Records"][i]);
+            assert!(
+                file.contains(&r.event_data),
+                "a slice of the input, byte for byte"
+            );
+        }
+        let (a, b) = (&rows[0], &rows[1]);
+        assert_eq!(
+            (
+                a.identity.as_deref(),
+                a.identity_kind.as_deref(),
+                a.ip.as_deref()
+            ),
+            (Some("cloudtrail.amazonaws.com"), Some("service"), None)
+        );
+        assert_eq!(a.event_time_ms, 1_710_925_200_123);
+        assert_eq!(
+            (
+                a.target_resource.as_deref(),
+                a.target_kind.as_deref(),
+                a.target_location.as_deref()
+            ),
+            (
+                Some("arn:aws:s3:::trail-bucket"),
+                Some("AWS::S3::Bucket"),
+                Some("eu-central-1")
+            )
+        );
+        assert_eq!(
+            b.identity.as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/Admin/alice")
+        );
+        assert_eq!(
+            (
+                b.identity_kind.as_deref(),
+                b.identity_id.as_deref(),
+                b.token.as_deref()
+            ),
+            (Some("role"), Some("AROAEXAMPLE:alice"), Some("ASIAEXAMPLE"))
+        );
+        assert_eq!(
+            (b.status.as_deref(), b.ip.as_deref()),
+            (Some("failure"), None)
+        );
+        assert_eq!(b.target_resource.as_deref(), Some("main-trail"));
+    }
+
+    #[test]
+    fn an_array_of_log_files_and_records() {
+        let rec = |id: &str| {
+            format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2024-03-20T09:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","eventID":"{id}","userIdentity":{{"type":"Root","arn":"arn:aws:iam::1:root"}}}}"#
+            )
+        };
+        let text = format!(
+            r#"[{{"Records":[{},{}]}}, {}]"#,
+            rec("a"),
+            rec("b"),
+            rec("c")
+        );
+        let uids: Vec<String> = decode_text(&text, None)
+            .into_iter()
+            .map(|r| r.unwrap().uid)
+            .collect();
+        assert_eq!(uids, ["a", "b", "c"]);
+    }
+}

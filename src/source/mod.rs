@@ -356,3 +356,239 @@ pub(crate) fn fallback_uid(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        let mut res = decode_text(text, None);
+        assert_eq!(res.len(), 1, "{text}");
+        res.remove(0).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ips_lose_ports_and_brackets() {
+        for (input, want) in [
+            ("203.0.113.7:51454", Some("203.0.113.7")),
+            ("203.0.113.7", Some("203.0.113.7")),
+            ("[2001:db8::1]:3022", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("::1", Some("::1")),
+            ("fe80::1%eth0", Some("fe80::1")),
+            ("[fe80::1%eth0]:22", Some("fe80::1")),
+            ("198.51.100.1, 10.0.0.1", Some("198.51.100.1")),
+            ("cloudtrail.amazonaws.com", None),
+            ("AWS Internal", None),
+            ("host.example:443", None),
+            ("", None),
+        ] {
+            assert_eq!(clean_ip(input).as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn times_to_utc_millis() {
+        for (input, want) in [
+            ("2024-03-20T12:12:03Z", Some(1_710_936_723_000)),
+            ("2024-03-20T12:12:03.374Z", Some(1_710_936_723_374)),
+            ("2024-03-20T12:12:03.3749999Z", Some(1_710_936_723_374)),
+            ("2024-03-20T12:12:03.123456789Z", Some(1_710_936_723_123)),
+            ("2024-03-20T13:12:03.5+01:00", Some(1_710_936_723_500)),
+            ("2024-03-20T12:12:03+0000", Some(1_710_936_723_000)),
+            ("2024-03-20T12:12:03", Some(1_710_936_723_000)),
+            ("2024-03-20T12:12:03.25", Some(1_710_936_723_250)),
+            ("yesterday", None),
+            ("2024-03-20", None),
+        ] {
+            assert_eq!(parse_time(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn errors_read_well() {
+        assert_eq!(
+            err(r#"{"event":"user.login","code":"#),
+            "invalid JSON at column 29: EOF while parsing a value"
+        );
+        assert!(err("{\n\"a\":\n}").starts_with("invalid JSON at line 3, column 1: "));
+        assert_eq!(
+            err("[1, 2"),
+            "invalid JSON at column 5: EOF while parsing a list"
+        );
+        assert_eq!(
+            err(r#"{"event":"user.login","code":"T1000I","uid":"x"}"#),
+            "missing event time (field `time`)"
+        );
+        assert_eq!(
+            err(r#"{"event":"user.login","time":"yesterday"}"#),
+            r#"invalid event time "yesterday" in `time`"#
+        );
+        assert_eq!(
+            err(r#"{"eventVersion":"1.08","eventName":"X","eventTime":"soon"}"#),
+            r#"invalid event time "soon" in `eventTime`"#
+        );
+        assert_eq!(
+            err(r#"{"uuid":"u","eventType":"x","published":null}"#),
+            "missing event time (field `published`)"
+        );
+        assert_eq!(
+            err(r#"{"hello":"world"}"#),
+            "unknown record shape: not Teleport, CloudTrail, GitHub or Okta (keys: hello)"
+        );
+        assert_eq!(
+            err(r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#),
+            "unknown record shape: not Teleport, CloudTrail, GitHub or Okta (keys: a, b, c, d, e, …)"
+        );
+        assert_eq!(
+            err("{}"),
+            "unknown record shape: not Teleport, CloudTrail, GitHub or Okta (keys: none)"
+        );
+        assert_eq!(err("42"), "expected a JSON object, found a number");
+        assert_eq!(err(r#""x""#), "expected a JSON object, found a string");
+        // An array element that is not an object fails alone.
+        let res = decode_text(
+            r#"[null, {"event":"exec","time":"2024-01-01T00:00:00Z"}]"#,
+            None,
+        );
+        assert_eq!(res.len(), 2);
+        assert_eq!(
+            res[0].as_ref().unwrap_err().to_string(),
+            "expected a JSON object, found null"
+        );
+        assert!(res[1].is_ok());
+    }
+
+    #[test]
+    fn forced_sources_skip_detection_but_need_their_fields() {
+        let teleport_like = r#"{"event":"user.login","time":"2024-03-20T12:00:00Z","user":"a"}"#;
+        for (kind, needs) in [
+            (SourceKind::CloudTrail, "eventName"),
+            (SourceKind::Okta, "eventType"),
+            (SourceKind::GitHub, "action"),
+        ] {
+            let e = decode_record(teleport_like, Some(kind))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needs), "{kind:?}: {e}");
+        }
+        // A record detection cannot place decodes when forced.
+        let r = decode_record(
+            r#"{"event":"custom.thing","user":"a","ts":1,"time":"2024-03-20T12:00:00Z"}"#,
+            Some(SourceKind::Teleport),
+        )
+        .unwrap();
+        assert_eq!(r.event_source, "teleport");
+        // `forced` applies to every element of a document.
+        let res = decode_text(
+            r#"[{"action":"a","time":"x","@timestamp":1}, {"action":"b","@timestamp":2}]"#,
+            Some(SourceKind::GitHub),
+        );
+        assert!(
+            res.iter()
+                .all(|r| r.as_ref().unwrap().event_source == "github")
+        );
+    }
+
+    #[test]
+    fn detection_order() {
+        let d = |s: &str| {
+            detect(
+                serde_json::from_str::<Value>(s)
+                    .unwrap()
+                    .as_object()
+                    .unwrap(),
+            )
+        };
+        assert_eq!(
+            d(r#"{"event":"e","time":"t","_document_id":"x"}"#),
+            Some(SourceKind::GitHub)
+        );
+        assert_eq!(
+            d(r#"{"action":"a","actor":"b","created_at":1}"#),
+            Some(SourceKind::GitHub)
+        );
+        assert_eq!(d(r#"{"action":"a","actor":"b"}"#), None);
+        assert_eq!(d(r#"{"eventVersion":"1"}"#), Some(SourceKind::CloudTrail));
+        assert_eq!(
+            d(r#"{"eventSource":"s","eventName":"n","eventTime":"t"}"#),
+            Some(SourceKind::CloudTrail)
+        );
+        assert_eq!(
+            d(r#"{"eventType":"x","published":"p"}"#),
+            Some(SourceKind::Okta)
+        );
+        assert_eq!(d(r#"{"event":"x","code":"T"}"#), Some(SourceKind::Teleport));
+        assert_eq!(d(r#"{"event":1,"code":"T"}"#), None);
+        assert_eq!(d(r#"{"event":"x"}"#), None);
+    }
+
+    #[test]
+    fn names_and_strings() {
+        for k in [
+            SourceKind::Teleport,
+            SourceKind::CloudTrail,
+            SourceKind::GitHub,
+            SourceKind::Okta,
+        ] {
+            assert_eq!(k.as_str().parse::<SourceKind>(), Ok(k));
+        }
+        assert_eq!("OKTA".parse::<SourceKind>(), Ok(SourceKind::Okta));
+        assert_eq!("GitHub".parse::<SourceKind>(), Ok(SourceKind::GitHub));
+        assert_eq!(SourceKind::CloudTrail.as_str(), "aws");
+    }
+
+    #[test]
+    fn empty_strings_are_null_and_uids_are_stable() {
+        let raw = r#"{"event":"user.login","time":"2024-03-20T12:00:00Z","user":"","user_agent":"","cluster_name":"","addr.remote":""}"#;
+        let r = decode_record(raw, None).unwrap();
+        assert_eq!(
+            (r.identity, r.user_agent, r.origin, r.ip),
+            (None, None, None, None)
+        );
+        let uid = uuid::Uuid::parse_str(&r.uid).unwrap();
+        assert_eq!(uid.get_version_num(), 8);
+        assert_eq!(r.uid, fallback_uid(raw));
+        // Surrounding whitespace does not change the record, so neither the uid nor event_data.
+        let spaced = decode_text(&format!("  {raw}\n"), None).remove(0).unwrap();
+        assert_eq!((spaced.uid, spaced.event_data), (r.uid, raw.to_string()));
+    }
+
+    #[test]
+    fn demo_lines_all_decode() {
+        let spec = crate::demo::DemoSpec {
+            seed: 11,
+            start: chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
+            days: 2,
+            events_per_day: 600,
+            sources: crate::demo::DemoSources::All,
+        };
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        let mut bad = Vec::new();
+        let mut total = 0;
+        crate::demo::generate(&spec, &mut |_, line| {
+            total += 1;
+            for res in decode_text(line, None) {
+                match res {
+                    Ok(r) => {
+                        assert!(r.event_time_ms > 0 && !r.uid.is_empty());
+                        *counts.entry(r.event_source).or_default() += 1;
+                    }
+                    Err(e) => bad.push(format!("{e}: {line}")),
+                }
+            }
+        });
+        assert!(
+            bad.is_empty(),
+            "{} of {total} demo lines fail, first: {}",
+            bad.len(),
+            bad[0]
+        );
+        assert_eq!(
+            counts.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["aws", "github", "okta", "teleport"],
+            "{counts:?}"
+        );
+    }
+}

@@ -52,3 +52,72 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     r.event_type = ty;
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{blank, decode_record};
+    use crate::schema::Row;
+
+    #[test]
+    fn full_mapping_of_a_session_start() {
+        let raw = r#"{"actor":{"id":"00u1abc","type":"User","alternateId":"jose@acme.com","displayName":"José Müller","detailEntry":null},"client":{"userAgent":{"rawUserAgent":"Mozilla/5.0 (Macintosh)","os":"Mac OS X","browser":"CHROME"},"zone":"null","device":"Computer","id":null,"ipAddress":"198.51.100.23","geographicalContext":{"city":"Berlin","state":"Land Berlin","country":"Germany","postalCode":null,"geolocation":{"lat":52.52,"lon":13.4}}},"authenticationContext":{"externalSessionId":"102abcDEF"},"displayMessage":"User login to Okta","eventType":"user.session.start","outcome":{"result":"SUCCESS","reason":null},"published":"2024-03-21T08:59:00.000Z","severity":"INFO","debugContext":{"debugData":{"requestUri":"/api/v1/authn","url":"https://acme.okta.com/api/v1/authn?"}},"uuid":"o-1","version":"0","target":[{"id":"0oa1","type":"AppInstance","alternateId":"Teleport","displayName":"Teleport"}]}"#;
+        let want = Row {
+            event_source: "okta".into(),
+            identity: Some("jose@acme.com".into()),
+            identity_kind: Some("user".into()),
+            identity_id: Some("00u1abc".into()),
+            token: Some("102abcDEF".into()),
+            action: Some("user.session.start".into()),
+            origin: Some("acme.okta.com".into()),
+            status: Some("success".into()),
+            ip: Some("198.51.100.23".into()),
+            target_resource: Some("Teleport".into()),
+            target_kind: Some("AppInstance".into()),
+            target_id: Some("0oa1".into()),
+            user_agent: Some("Mozilla/5.0 (Macintosh)".into()),
+            event_type: "user.session.start".into(),
+            event_time_ms: 1_711_011_540_000,
+            uid: "o-1".into(),
+            event_data: raw.into(),
+            okta_org: Some("acme.okta.com".into()),
+            ..blank()
+        };
+        assert_eq!(decode_record(raw, None).unwrap(), want);
+    }
+
+    #[test]
+    fn odd_events() {
+        // No client IP: the first hop of request.ipChain; a system actor; DENY; null target.
+        let r = decode_record(
+            r#"{"uuid":"o-2","published":"2024-03-21T09:00:00.123+01:00","eventType":"policy.evaluate_sign_on","actor":{"id":"0oa9","type":"SystemPrincipal","displayName":"Okta System"},"client":{"ipAddress":null},"request":{"ipChain":[{"ip":"2001:db8::9"}]},"outcome":{"result":"DENY"},"target":null}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                r.identity.as_deref(),
+                r.identity_kind.as_deref(),
+                r.status.as_deref(),
+                r.ip.as_deref()
+            ),
+            (
+                Some("Okta System"),
+                Some("system"),
+                Some("failure"),
+                Some("2001:db8::9")
+            )
+        );
+        assert_eq!(r.event_time_ms, 1_711_008_000_123);
+        assert_eq!(
+            (r.target_resource, r.okta_org, r.origin),
+            (None, None, None)
+        );
+        // CHALLENGE is neither; no IP anywhere.
+        let r = decode_record(
+            r#"{"uuid":"o-3","published":"2024-03-21T09:00:00Z","eventType":"user.authentication.auth_via_mfa","actor":{"type":"User","alternateId":"a@b.c"},"outcome":{"result":"CHALLENGE"}}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!((r.status, r.ip), (None, None));
+    }
+}

@@ -150,3 +150,175 @@ fn requested(o: &Map<String, Value>) -> Option<String> {
         .collect();
     (!roles.is_empty()).then(|| roles.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SourceKind, blank, decode_record, decode_text};
+    use crate::schema::Row;
+
+    #[test]
+    fn full_mapping_of_a_session_start() {
+        let raw = r#"{"event":"session.start","code":"T2000I","time":"2024-03-20T12:13:00.123456789Z","uid":"84c0e3a1","ei":0,"cluster_name":"acme.teleport.sh","user":"zoë","login":"root","user_kind":1,"sid":"5640a1","proto":"ssh","server_id":"de38","server_hostname":"ip-10-0-1-5","server_addr":"10.0.1.5:3022","addr.local":"10.0.1.5:3022","addr.remote":"[2001:db8::1]:3022","access_requests":["66b8"],"with_mfa":"7a6f"}"#;
+        let want = Row {
+            event_source: "teleport".into(),
+            identity: Some("zoë".into()),
+            identity_kind: Some("user".into()),
+            token: Some("7a6f".into()),
+            action: Some("session.start".into()),
+            origin: Some("acme.teleport.sh".into()),
+            status: Some("success".into()),
+            ip: Some("2001:db8::1".into()),
+            target_resource: Some("ip-10-0-1-5".into()),
+            target_kind: Some("node".into()),
+            target_location: Some("10.0.1.5:3022".into()),
+            target_id: Some("de38".into()),
+            event_type: "session.start".into(),
+            event_time_ms: 1_710_936_780_123,
+            uid: "84c0e3a1".into(),
+            event_data: raw.into(),
+            teleport_cluster: Some("acme.teleport.sh".into()),
+            ..blank()
+        };
+        assert_eq!(decode_record(raw, None).unwrap(), want);
+        // Forcing the source gives the same row.
+        assert_eq!(
+            decode_record(raw, Some(SourceKind::Teleport)).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn who_did_it_across_event_types() {
+        let who = |raw: &str| {
+            let r = decode_record(raw, None).unwrap_or_else(|e| panic!("{e}: {raw}"));
+            (r.identity, r.identity_kind, r.status)
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            who(
+                r#"{"event":"access_request.review","code":"T5002I","time":"2024-03-20T12:00:00Z","id":"66b8","reviewer":"bob","proposed_state":"APPROVED","state":"APPROVED"}"#
+            ),
+            (s("bob"), s("user"), s("success"))
+        );
+        assert_eq!(
+            who(
+                r#"{"event":"lock.created","code":"TLK00I","time":"2024-03-20T12:00:00Z","name":"l1","updated_by":"carol","target":{"user":"mallory"}}"#
+            ),
+            (s("carol"), s("user"), s("success"))
+        );
+        assert_eq!(
+            who(
+                r#"{"event":"session.start","code":"T2000I","time":"2024-03-20T12:00:00Z","user":"bot-ci","user_kind":2}"#
+            ),
+            (s("bot-ci"), s("bot"), s("success"))
+        );
+        assert_eq!(
+            who(
+                r#"{"event":"bot.join","code":"TJ001E","time":"2024-03-20T12:00:00Z","bot_name":"ci","success":false}"#
+            ),
+            (s("ci"), s("bot"), s("failure"))
+        );
+        assert_eq!(
+            who(
+                r#"{"event":"auth","code":"T3007W","time":"2024-03-20T12:00:00Z","user":"eve","addr.remote":"::1"}"#
+            ),
+            (s("eve"), s("user"), s("failure"))
+        );
+        // Neither `success` nor a code: status unknown.
+        assert_eq!(
+            who(r#"{"event":"user.login","time":"2024-03-20T12:00:00Z","user":"eve"}"#),
+            (s("eve"), s("user"), None)
+        );
+    }
+
+    #[test]
+    fn targets() {
+        let t = |raw: &str| {
+            let r = decode_record(raw, None).unwrap_or_else(|e| panic!("{e}: {raw}"));
+            (
+                r.target_resource,
+                r.target_kind,
+                r.target_location,
+                r.target_id,
+            )
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            t(
+                r#"{"event":"db.session.start","code":"TDB00I","time":"2024-03-20T12:00:00Z","user":"a","sid":"13c0","db_service":"pg-prod","db_uri":"pg.internal:5432","success":true}"#
+            ),
+            (s("pg-prod"), s("db"), s("pg.internal:5432"), s("13c0"))
+        );
+        assert_eq!(
+            t(
+                r#"{"event":"windows.desktop.session.start","code":"TDP00I","time":"2024-03-20T12:00:00Z","user":"a","sid":"s9","desktop_name":"win-1","desktop_addr":"10.0.0.9:3389"}"#
+            ),
+            (
+                s("win-1"),
+                s("windows_desktop"),
+                s("10.0.0.9:3389"),
+                s("s9")
+            )
+        );
+        assert_eq!(
+            t(
+                r#"{"event":"access_request.create","code":"T5000I","time":"2024-03-20T12:00:00Z","user":"a","id":"66b8","roles":["dba"],"resource_ids":[{"cluster":"acme","kind":"node","name":"ip-10-0-1-5"},{"cluster":"acme","kind":"db","name":"pg-prod"}]}"#
+            ),
+            (
+                s("node/ip-10-0-1-5, db/pg-prod"),
+                s("access_request"),
+                None,
+                s("66b8")
+            )
+        );
+        assert_eq!(
+            t(
+                r#"{"event":"access_request.create","code":"T5000I","time":"2024-03-20T12:00:00Z","user":"a","id":"66b9","roles":["dba","auditor"]}"#
+            ),
+            (
+                s("role:dba, role:auditor"),
+                s("access_request"),
+                None,
+                s("66b9")
+            )
+        );
+        assert_eq!(
+            t(
+                r#"{"event":"user.create","code":"T1002I","time":"2024-03-20T12:00:00Z","user":"admin","name":"José"}"#
+            ),
+            (s("José"), s("user"), None, None)
+        );
+        assert_eq!(
+            t(
+                r#"{"event":"device.enroll","code":"TV005I","time":"2024-03-20T12:00:00Z","user":"a","device":{"device_id":"99d3","asset_tag":"M2CQ"},"success":true}"#
+            ),
+            (s("M2CQ"), s("device"), None, s("99d3"))
+        );
+    }
+
+    #[test]
+    fn every_fixture_line_decodes() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (file, teleport, aws, okta) in [
+            ("fixtures/lake/acme.ndjson", 32, 1, 1),
+            ("fixtures/lake/globex.ndjson", 3, 0, 0),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            let mut counts = std::collections::HashMap::new();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                for res in decode_text(line, None) {
+                    let row = res.unwrap_or_else(|e| panic!("{file}: {e}: {line}"));
+                    assert_eq!(row.event_data, line.trim());
+                    assert!(row.city.is_none() && row.latitude.is_none());
+                    *counts.entry(row.event_source).or_insert(0) += 1;
+                }
+            }
+            let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+            assert_eq!(
+                (n("teleport"), n("aws"), n("okta"), n("github")),
+                (teleport, aws, okta, 0),
+                "{file}"
+            );
+        }
+    }
+}

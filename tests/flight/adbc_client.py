@@ -59,6 +59,22 @@ def bad_token():
 
 
 out["bad_token"] = error_of(bad_token)
+
+
+# Basic auth handshake: user = the token's name, password = the token; the server answers with
+# the bearer the driver then uses.
+def basic(user, password):
+    with flightsql.connect(
+        uri,
+        db_kwargs={"username": user, "password": password},
+    ) as c:
+        cu = c.cursor()
+        cu.execute("SELECT DISTINCT tenant_id FROM events")
+        return sorted(r[0] for r in cu.fetchall())
+
+
+out["basic"] = basic("alice", tok_a)
+out["basic_wrong_user"] = error_of(lambda: basic("mallory", tok_a))
 with connect(tok_b) as conn:
     cur = conn.cursor()
     cur.execute("SELECT DISTINCT tenant_id FROM events")

@@ -145,6 +145,8 @@ async fn adbc_client_queries_with_tokens_and_tenants() {
         bad.to_lowercase().contains("unauthenticated") || bad.contains("token"),
         "{bad}"
     );
+    assert_eq!(v["basic"], serde_json::json!(["acme"]), "{v}");
+    assert_ne!(v["basic_wrong_user"], "allowed", "{v}");
     // 50 concurrent clients, each with its own tenant's answer.
     let conc = v["concurrent"].as_array().unwrap();
     assert_eq!(conc.len(), 50);

@@ -150,6 +150,12 @@ pub enum Command {
         /// Only this detection.
         #[arg(long)]
         only: Option<String>,
+        /// Replay a period: first day (YYYY-MM-DD); replaces the default 30-day window.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Last day of the period, inclusive.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
         #[arg(long, default_value = "table", value_parser = ["table", "json", "ndjson"])]
         format: String,
         /// Remember reported alerts in this file; later runs print only new ones.
@@ -253,6 +259,9 @@ pub enum QueriesCmd {
     Create {
         #[command(flatten)]
         lake: LakeArgs,
+        /// The scope the SQL is planned in (as `query` and `queries run` take it).
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Name: lowercase letters, digits, `_` and `-`.
         name: String,
         /// The SQL (Trino SQL, as on Athena).
@@ -519,6 +528,8 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             lake,
             mut scope,
             only,
+            since,
+            until,
             format,
             state,
             dedup_window_secs,
@@ -531,8 +542,13 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             // Detections look back 30 days unless told otherwise (new-country needs history).
-            scope.days = scope.days.or(Some(30));
-            let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
+            if since.is_none() && until.is_none() {
+                scope.days = scope.days.or(Some(30));
+            }
+            let mut eopts = engine_options(Lake::open(&lake.lake)?, &scope);
+            eopts.since = since;
+            eopts.until = until;
+            let engine = Engine::new(eopts).await?;
             let opts = crate::alerts::AlertOptions {
                 only,
                 dedup_window_secs,
@@ -744,6 +760,7 @@ async fn run_queries(cmd: QueriesCmd) -> Result<ExitCode> {
     match cmd {
         QueriesCmd::Create {
             lake,
+            scope,
             name,
             sql,
             title,
@@ -752,7 +769,6 @@ async fn run_queries(cmd: QueriesCmd) -> Result<ExitCode> {
             replace,
         } => {
             let lake = Lake::open(&lake.lake)?;
-            let scope = ScopeArgs::parse_default();
             let engine = Engine::new(engine_options(lake.clone(), &scope)).await?;
             let q = SavedQuery {
                 name,
@@ -885,18 +901,6 @@ async fn run_reports(cmd: ReportsCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-impl ScopeArgs {
-    /// The defaults, as if no scope flag was given (planning a saved query needs no scope).
-    fn parse_default() -> ScopeArgs {
-        #[derive(Parser)]
-        struct P {
-            #[command(flatten)]
-            scope: ScopeArgs,
-        }
-        P::parse_from(["auditlake"]).scope
-    }
 }
 
 /// Splits a script into statements at top-level `;` using the SQL tokenizer (so a `;` inside

@@ -59,6 +59,9 @@ pub struct EngineOptions {
     pub tenant: Option<String>,
     /// Only the last N days of partitions (today included) exist for the session.
     pub days: Option<u32>,
+    /// Only partitions on or after / on or before these dates (with `days`, the later start wins).
+    pub since: Option<chrono::NaiveDate>,
+    pub until: Option<chrono::NaiveDate>,
     pub limits: Limits,
     /// Worker threads for query execution.
     pub threads: usize,
@@ -71,6 +74,8 @@ impl EngineOptions {
             table: "events".into(),
             tenant: None,
             days: None,
+            since: None,
+            until: None,
             limits: Limits::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -79,8 +84,11 @@ impl EngineOptions {
     fn scope(&self) -> Scope {
         Scope {
             tenant: self.tenant.clone(),
-            since: self.days.map(|d| days_ago(d.saturating_sub(1))),
-            until: None,
+            since: match (self.days.map(|d| days_ago(d.saturating_sub(1))), self.since) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            until: self.until,
         }
     }
 }

@@ -118,6 +118,30 @@ fn planted_stories_fire_and_near_misses_do_not() {
     ]);
     assert_eq!(second.lines().count(), 0, "{second}");
 
+    // Replaying one day: alice's travel (day 8/12 = 2024-05-09) is there, the brute force of
+    // 2024-05-05 is not.
+    let day = auditlake(&[
+        "alerts",
+        "--lake",
+        lake,
+        "--tenant",
+        "acme",
+        "--since",
+        "2024-05-09",
+        "--until",
+        "2024-05-09",
+        "--format",
+        "json",
+    ]);
+    let day: Vec<serde_json::Value> = serde_json::from_str(&day).unwrap();
+    assert!(day.iter().any(|a| a["rule"] == "impossible_travel"));
+    assert!(
+        day.iter()
+            .all(|a| a["rule"] != "brute_force"
+                && a["time"].as_str().unwrap().starts_with("2024-05-09")),
+        "{day:#?}"
+    );
+
     // The other tenant's people never show up in a tenant-scoped run.
     assert!(!json.contains("@globex.com"));
 }

@@ -247,3 +247,130 @@ async fn saved_queries_and_reports_live_in_the_lake() {
     stdout(&run(&["queries", "rm", "--lake", lake, "root-sessions"]));
     assert!(!stdout(&run(&["queries", "ls", "--lake", lake])).contains("root-sessions"));
 }
+
+/// Hostile data in the lake reaches the page only escaped, and the page (to stdout) fetches
+/// nothing: the only URL in it is the SVG namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_escapes_lake_data_and_fetches_nothing() {
+    let (dir, lake) = common::fixture_lake().await;
+    let evil = dir.path().join("evil.ndjson");
+    std::fs::write(
+        &evil,
+        r#"{"event":"session.start","code":"T2000I","time":"2024-03-21T09:00:00.1Z","uid":"e0000001-0000-4000-8000-000000000001","ei":0,"cluster_name":"acme.teleport.sh","user":"<img src=x onerror=alert(1)>&co","login":"root","user_kind":1,"sid":"e1","proto":"ssh","namespace":"default","server_id":"de38","server_hostname":"ip-10-0-1-5","server_addr":"10.0.1.5:3022","addr.remote":"203.0.113.7:51454"}"#,
+    )
+    .unwrap();
+    common::ingest(&lake, "acme", &[evil]).await;
+    let dir_s = dir.path().to_str().unwrap();
+    let args = |format: &'static str| {
+        [
+            "report", "--lake", dir_s, "--tenant", "acme", "--days", "100000", "--format", format,
+        ]
+    };
+    let v: serde_json::Value = serde_json::from_str(&stdout(&run(&args("json")))).unwrap();
+    let results = v["results"].as_array().unwrap();
+    let charted = results
+        .iter()
+        .filter(|r| {
+            !r["rows"].as_array().unwrap().is_empty()
+                && r["columns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c == "event_date")
+        })
+        .count();
+    let empty = results
+        .iter()
+        .filter(|r| r["rows"].as_array().unwrap().is_empty())
+        .count();
+    assert!(
+        json_has(&v, "<img src=x onerror=alert(1)>&co"),
+        "the root-session query should find the hostile user"
+    );
+
+    let html = stdout(&run(&args("html")));
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert_eq!(html.matches("<svg").count(), charted);
+    assert_eq!(html.matches("</svg>").count(), charted);
+    assert_eq!(html.matches("No rows").count(), empty);
+    assert!(!html.contains("<img"), "unescaped data in the page");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;co"));
+    // Well-formed-ish: every table and section closes.
+    for tag in ["table", "section", "tr", "ul"] {
+        assert_eq!(
+            html.matches(&format!("<{tag}")).count(),
+            html.matches(&format!("</{tag}>")).count(),
+            "<{tag}> unbalanced"
+        );
+    }
+    let urls = html.matches("http://").count() + html.matches("https://").count();
+    assert_eq!(
+        urls,
+        html.matches(r#"xmlns="http://www.w3.org/2000/svg""#)
+            .count()
+    );
+    assert!(!html.contains("src=\"") && !html.contains("href=") && !html.contains("<script"));
+    assert!(!html.contains("url("), "no CSS fetches");
+}
+
+fn json_has(v: &serde_json::Value, s: &str) -> bool {
+    match v {
+        serde_json::Value::String(t) => t == s,
+        serde_json::Value::Array(a) => a.iter().any(|x| json_has(x, s)),
+        serde_json::Value::Object(o) => o.values().any(|x| json_has(x, s)),
+        _ => false,
+    }
+}
+
+/// `queries get` prints the stored YAML; `create` takes the scope flags; built-in names are
+/// refused for `rm` as for `create`, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_query_get_scope_and_builtin_rm() {
+    let (dir, _lake) = common::fixture_lake().await;
+    let lake = dir.path().to_str().unwrap();
+    stdout(&run(&[
+        "queries",
+        "create",
+        "--lake",
+        lake,
+        "--tenant",
+        "acme",
+        "--days",
+        "7",
+        "certs",
+        "SELECT event_date, identity_user AS user FROM cert_create",
+        "--title",
+        "Certs",
+        "--description",
+        "All certificates",
+    ]));
+    let y: serde_yaml::Value =
+        serde_yaml::from_str(&stdout(&run(&["queries", "get", "--lake", lake, "certs"]))).unwrap();
+    assert_eq!(y["title"].as_str(), Some("Certs"));
+    assert_eq!(y["description"].as_str(), Some("All certificates"));
+    assert!(y["sql"].as_str().unwrap().contains("cert_create"));
+    assert!(
+        !run(&["queries", "get", "--lake", lake, "nope"])
+            .status
+            .success()
+    );
+    assert!(
+        !run(&[
+            "queries", "create", "--lake", lake, "Bad Name", "SELECT 1", "--title", "x"
+        ])
+        .status
+        .success()
+    );
+
+    let name = &auditlake::report::builtin().queries[0].name;
+    let rm = run(&["queries", "rm", "--lake", lake, name]);
+    assert!(!rm.status.success());
+    assert!(
+        String::from_utf8_lossy(&rm.stderr).contains("built in"),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    stdout(&run(&["queries", "rm", "--lake", lake, "certs"]));
+    assert_eq!(stdout(&run(&["queries", "ls", "--lake", lake])), "");
+    assert!(!dir.path().join("_catalog/queries/certs.yaml").exists());
+}

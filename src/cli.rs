@@ -201,6 +201,54 @@ pub enum Command {
         #[arg(long)]
         tokens: PathBuf,
     },
+    /// The SQS ingest service: one leader among any number of instances receives, writes the
+    /// lake, and deletes messages once their events are durable (see the README's config keys).
+    Consume {
+        /// YAML config holding the `identity_activity_center:` block.
+        #[arg(long)]
+        config: PathBuf,
+        /// Prometheus metrics address (overrides `metrics_addr`; port 0 picks a free one).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Send events from files to the config's queue, as `consume` expects them (events over
+    /// 250 KiB go to `s3_large_files` with a pointer message).
+    Publish {
+        /// YAML config holding the `identity_activity_center:` block.
+        #[arg(long)]
+        config: PathBuf,
+        /// `tenant_id` attribute of the messages (default: the consumer's tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// `event_source` attribute (default: detected per record by the consumer).
+        #[arg(long)]
+        source: Option<String>,
+        /// Events per message (sent as a JSON array when more than one).
+        #[arg(long, default_value_t = 1)]
+        events_per_message: usize,
+        /// Files of events (NDJSON, JSON arrays, CloudTrail log files, .gz); `-` reads stdin.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Rewrite partitions' small files as sorted files with one row per uid (atomic for
+    /// readers).
+    Compact {
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this date (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Leave partitions with fewer live files than this alone (1 also deduplicates
+        /// single-file partitions).
+        #[arg(long, default_value_t = 2)]
+        min_files: usize,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage Flight SQL tokens.
     Token {
         #[command(subcommand)]
@@ -628,6 +676,93 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Consume {
+            config,
+            metrics_addr,
+        } => {
+            let cfg = crate::config::IdentityActivityCenter::load(&config)?;
+            let opts = crate::consume::ConsumeOptions {
+                metrics_addr,
+                ..Default::default()
+            };
+            crate::consume::run(cfg, opts, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish {
+            config,
+            tenant,
+            source,
+            events_per_message,
+            files,
+        } => {
+            let cfg = crate::config::IdentityActivityCenter::load(&config)?;
+            if let Some(t) = &tenant
+                && !crate::lake::layout::valid_tenant(t)
+            {
+                return Err(Error::Config(format!("invalid tenant '{t}'")));
+            }
+            if let Some(s) = &source {
+                s.parse::<crate::source::SourceKind>()
+                    .map_err(Error::Config)?;
+            }
+            let opts = crate::consume::publish::PublishOptions {
+                tenant,
+                source,
+                events_per_message,
+                s3_options: Vec::new(),
+            };
+            let sum = crate::consume::publish::publish(&cfg, &files, &opts).await?;
+            println!(
+                "published {} events in {} messages ({} large payloads via s3_large_files)",
+                sum.events, sum.messages, sum.large_payloads
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compact {
+            lake,
+            tenant,
+            date,
+            min_files,
+            json,
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            if let Some(t) = &tenant
+                && !crate::lake::layout::valid_tenant(t)
+            {
+                return Err(Error::Config(format!("invalid tenant '{t}'")));
+            }
+            let parts = crate::lake::compact::partitions(&lake, tenant.as_deref(), date).await?;
+            let mut out = Vec::new();
+            for (t, d) in parts {
+                let s = crate::lake::compact::compact_partition(&lake, &t, d, min_files).await?;
+                if !json && !s.skipped {
+                    println!(
+                        "{t}/{d}: {} files, {} rows -> {} files, {} rows ({} duplicates removed) in {} ms",
+                        s.files_before,
+                        s.rows_before,
+                        s.files_after,
+                        s.rows_after,
+                        s.duplicates_removed,
+                        s.elapsed_ms
+                    );
+                }
+                out.push(s);
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).map_err(|e| Error::Other(e.to_string()))?
+                );
+            } else {
+                let done = out.iter().filter(|s| !s.skipped).count();
+                println!(
+                    "compacted {done} of {} partitions ({} duplicates removed)",
+                    out.len(),
+                    out.iter().map(|s| s.duplicates_removed).sum::<usize>()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token {
             cmd:
                 TokenCmd::Add {
@@ -939,4 +1074,22 @@ fn is_only_comments(s: &str) -> bool {
         let l = l.trim();
         l.is_empty() || l.starts_with("--")
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the graceful-shutdown trigger of the long-running faces.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
 }

@@ -73,6 +73,10 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// An SQS call failed (the SDK's whole error context is in `message`).
+    #[error("SQS {op} failed: {message}")]
+    Sqs { op: &'static str, message: String },
+
     #[error("{0}")]
     Other(String),
 }
@@ -103,7 +107,7 @@ impl Error {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
-            Error::Io { .. } | Error::GeoIp { .. } => ErrorKind::Unavailable,
+            Error::Io { .. } | Error::GeoIp { .. } | Error::Sqs { .. } => ErrorKind::Unavailable,
             Error::DataFusion(e) => datafusion_kind(e),
             Error::Parquet { .. } | Error::Arrow(_) | Error::Other(_) => ErrorKind::Internal,
         }

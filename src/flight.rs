@@ -879,23 +879,7 @@ mod base64_lite {
 /// Serves until Ctrl-C or SIGTERM; in-flight streams end when the server stops.
 pub async fn serve(server: AuditFlight, listener: tokio::net::TcpListener) -> Result<(), Error> {
     let svc = arrow_flight::flight_service_server::FlightServiceServer::new(server);
-    let shutdown = async {
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::info!("shutting down");
-    };
+    let shutdown = crate::cli::shutdown_signal();
     tonic::transport::Server::builder()
         .add_service(svc)
         .serve_with_incoming_shutdown(

@@ -362,6 +362,17 @@ impl Input {
             Input::Stdin => "<stdin>".into(),
         }
     }
+
+    /// The whole input as text (gunzipped when gzip).
+    pub fn read_to_string(&self) -> Result<String> {
+        let mut r = open_input(self, Arc::default())?;
+        let mut s = String::new();
+        r.read_to_string(&mut s).map_err(|e| Error::Io {
+            path: self.name().into(),
+            source: e,
+        })?;
+        Ok(s)
+    }
 }
 
 /// Counts bytes read from the underlying (compressed) input, for progress and the summary.

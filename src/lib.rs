@@ -4,6 +4,8 @@
 pub mod alerts;
 pub mod catalog;
 pub mod cli;
+pub mod config;
+pub mod consume;
 pub mod demo;
 pub mod demo_cli;
 pub mod engine;

@@ -113,10 +113,13 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
                 path: prefix.to_string(),
                 source: e,
             })?;
-        let metas: Vec<ObjectMeta> = metas
-            .into_iter()
-            .filter(|m| layout::is_data_file(&m.location))
-            .collect();
+        // Only the files a reader would read: a compaction in progress shows one side.
+        let metas = crate::lake::compact::live_files(src.store().as_ref(), metas)
+            .await
+            .map_err(|e| Error::Store {
+                path: prefix.to_string(),
+                source: e,
+            })?;
         if !metas.is_empty() {
             partitions += 1;
         }

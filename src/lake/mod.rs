@@ -1,6 +1,7 @@
 //! The lake: where files live (a local directory or an S3 prefix, both through object_store),
 //! how partitions map to paths, and the writer and table provider built on it.
 
+pub mod compact;
 pub mod layout;
 pub mod table;
 pub mod writer;

@@ -48,7 +48,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
-use super::{Lake, layout};
+use super::{Lake, compact, layout};
 use crate::schema::{self, EVENT_DATE, TENANT_ID};
 
 /// What a session may see: set by the engine's constructor, never by SQL.
@@ -228,10 +228,12 @@ impl datafusion::catalog::TableProvider for EventsTable {
                 async move {
                     let prefix = layout::partition_prefix(lake, &tenant, date);
                     let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+                    // Applies compaction tombstones, so a partition being compacted shows
+                    // either its old files or its new ones, never both.
+                    let metas = compact::live_files(store.as_ref(), metas).await?;
                     Ok::<_, object_store::Error>(
                         metas
                             .into_iter()
-                            .filter(|m| layout::is_data_file(&m.location))
                             .map(|m| {
                                 PartitionedFile::from(m).with_partition_values(vec![
                                     ScalarValue::Utf8(Some(tenant.clone())),

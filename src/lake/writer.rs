@@ -131,6 +131,19 @@ pub async fn put_file(
     rows: usize,
 ) -> Result<WrittenFile> {
     let path = layout::new_file_path(lake, tenant, date);
+    put_file_at(lake, path, tenant, date, bytes, rows).await
+}
+
+/// Puts already-encoded Parquet bytes at a path chosen by the caller (the consumer names its
+/// files in a journal before writing them).
+pub async fn put_file_at(
+    lake: &Lake,
+    path: Path,
+    tenant: &str,
+    date: NaiveDate,
+    bytes: Vec<u8>,
+    rows: usize,
+) -> Result<WrittenFile> {
     let len = bytes.len();
     lake.store()
         .put(&path, PutPayload::from(bytes))

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod common;
+mod consume;
 mod differential;
 mod flight;
 mod fusion;

@@ -1,0 +1,270 @@
+//! The service config file: the `identity_activity_center:` block of seed 000, accepted as-is,
+//! plus auditlake's own keys in the same block. Unknown keys in the block are an error that
+//! names the key; durations are written `500ms`, `60s`, `5m`, `1h`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+
+/// The whole file. Only `identity_activity_center` is ours; other top-level sections belong to
+/// the rest of an Identity Security config and are ignored (with a debug log), so the same file
+/// can be shared.
+#[derive(Debug, Deserialize)]
+struct ConfigFile {
+    identity_activity_center: Option<IdentityActivityCenter>,
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// The `identity_activity_center:` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityActivityCenter {
+    // ---- seed 000's keys ----
+    /// Helm values carry it; `false` makes `consume` refuse to start.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// AWS region of the queue, buckets and Athena (else the standard AWS environment's).
+    pub region: Option<String>,
+    /// Glue database (Athena engine).
+    pub database: Option<String>,
+    /// Glue table (Athena engine).
+    pub table: Option<String>,
+    /// The lake: `s3://bucket/data/` (a trailing `/data` is the partitions' parent) or a
+    /// directory.
+    pub s3: String,
+    /// Athena query results location.
+    pub s3_results: Option<String>,
+    /// Where events over SQS's 256 KiB limit are put (`s3://bucket/large_files`, or a directory).
+    pub s3_large_files: Option<String>,
+    /// The queue `consume` reads and `publish` sends to.
+    pub sqs_queue_url: Option<String>,
+    /// Athena workgroup.
+    pub workgroup: Option<String>,
+    /// MaxMind GeoIP City database used to enrich events.
+    pub maxmind_geoip_city_db_path: Option<PathBuf>,
+
+    // ---- auditlake's keys ----
+    /// Tenant of messages without a `tenant_id` attribute.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// Events buffered before a flush (Teleport's default: 20000).
+    #[serde(default = "default_batch_items")]
+    pub batch_max_items: usize,
+    /// Longest time an event waits in the buffer before a flush.
+    #[serde(default = "default_batch_interval", deserialize_with = "duration")]
+    pub batch_max_interval: Duration,
+    /// Concurrent long-polling ReceiveMessage loops.
+    #[serde(default = "default_receivers")]
+    pub receivers: usize,
+    /// How long a leader's lease lasts without renewal; another instance takes over after it.
+    #[serde(default = "default_lease_ttl", deserialize_with = "duration")]
+    pub lease_ttl: Duration,
+    /// Prometheus metrics endpoint (`GET /metrics`), off when absent.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Visibility timeout asked for at receive; default: twice `batch_max_interval` plus 30 s,
+    /// so a message stays hidden while its batch fills and flushes.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub visibility_timeout: Option<Duration>,
+    /// How long the uids of written events are remembered to drop redelivered copies.
+    #[serde(default = "default_dedup_window", deserialize_with = "duration")]
+    pub dedup_window: Duration,
+    /// Long-poll wait per ReceiveMessage call (SQS allows up to 20 s).
+    #[serde(default = "default_wait", deserialize_with = "duration")]
+    pub receive_wait: Duration,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_tenant() -> String {
+    "default".into()
+}
+fn default_batch_items() -> usize {
+    20_000
+}
+fn default_batch_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_receivers() -> usize {
+    5
+}
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_dedup_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_wait() -> Duration {
+    Duration::from_secs(20)
+}
+
+/// Parses `250ms`, `60s`, `5m`, `1h` (or a bare number of seconds).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (examples: 500ms, 60s, 5m, 1h)"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        u => {
+            return Err(format!(
+                "invalid duration unit {u:?} in {s:?} (ms, s, m, h)"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    let v = serde_yaml::Value::deserialize(d)?;
+    let text = match v {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a duration, got {other:?}"
+            )));
+        }
+    };
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+impl IdentityActivityCenter {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.into(),
+            source: e,
+        })?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses the YAML text of a config file.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let file: ConfigFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        for key in file.other.keys() {
+            tracing::debug!(
+                key,
+                "ignoring a config section that is not identity_activity_center"
+            );
+        }
+        let cfg = file
+            .identity_activity_center
+            .ok_or("missing the `identity_activity_center:` block")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if !crate::lake::layout::valid_tenant(&self.tenant) {
+            return Err(format!(
+                "tenant {:?}: letters, digits, '-', '_', '.' only",
+                self.tenant
+            ));
+        }
+        if self.batch_max_items == 0 {
+            return Err("batch_max_items must be at least 1".into());
+        }
+        if self.batch_max_interval < Duration::from_millis(100) {
+            return Err("batch_max_interval must be at least 100ms".into());
+        }
+        if self.receivers == 0 || self.receivers > 64 {
+            return Err("receivers must be between 1 and 64".into());
+        }
+        if self.lease_ttl < Duration::from_secs(1) {
+            return Err("lease_ttl must be at least 1s".into());
+        }
+        if self.receive_wait > Duration::from_secs(20) {
+            return Err("receive_wait is at most 20s (SQS's long-poll limit)".into());
+        }
+        if let Some(v) = self.visibility_timeout
+            && v > Duration::from_secs(12 * 3600)
+        {
+            return Err("visibility_timeout is at most 12h (SQS's limit)".into());
+        }
+        Ok(())
+    }
+
+    /// The visibility timeout to ask for at receive.
+    pub fn visibility(&self) -> Duration {
+        self.visibility_timeout
+            .unwrap_or(self.batch_max_interval * 2 + Duration::from_secs(30))
+    }
+
+    /// The queue URL, required by `consume` and `publish`.
+    pub fn queue_url(&self) -> Result<&str> {
+        self.sqs_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("sqs_queue_url is not set".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"
+identity_activity_center:
+  region: eu-central-1
+  database: example-db
+  table: example-table
+  s3: s3://example-long-term-bucket/data/
+  s3_results: s3://example-transient-bucket/results/
+  s3_large_files: s3://example-transient-bucket/large_files
+  sqs_queue_url: https://sqs.eu-central-1.amazonaws.com/123456789012/example-sqs-queue
+  maxmind_geoip_city_db_path: /path/to/geoIp-city.mmdb
+"#;
+
+    #[test]
+    fn seed_block_as_is() {
+        let c = IdentityActivityCenter::parse(SEED).unwrap();
+        assert_eq!(c.s3, "s3://example-long-term-bucket/data/");
+        assert_eq!(c.batch_max_items, 20_000);
+        assert_eq!(c.batch_max_interval, Duration::from_secs(60));
+        assert_eq!(c.visibility(), Duration::from_secs(150));
+        assert_eq!(c.tenant, "default");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = format!("{SEED}  batch_max_itemz: 5\n");
+        let err = IdentityActivityCenter::parse(&text).unwrap_err();
+        assert!(err.contains("batch_max_itemz"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("5 parsecs").is_err());
+        let text = format!("{SEED}  batch_max_interval: 5x\n");
+        assert!(
+            IdentityActivityCenter::parse(&text)
+                .unwrap_err()
+                .contains("5x")
+        );
+    }
+}

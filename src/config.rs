@@ -77,6 +77,9 @@ pub struct IdentityActivityCenter {
     /// Long-poll wait per ReceiveMessage call (SQS allows up to 20 s).
     #[serde(default = "default_wait", deserialize_with = "duration")]
     pub receive_wait: Duration,
+    /// How often the leader compacts the closed partitions it wrote (`0s`: never).
+    #[serde(default = "default_compact_interval", deserialize_with = "duration")]
+    pub compact_interval: Duration,
 }
 
 fn yes() -> bool {
@@ -98,6 +101,9 @@ fn default_lease_ttl() -> Duration {
     Duration::from_secs(30)
 }
 fn default_dedup_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_compact_interval() -> Duration {
     Duration::from_secs(3600)
 }
 fn default_wait() -> Duration {

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub flushes: AtomicU64,
     pub flush_failures: AtomicU64,
     pub receive_errors: AtomicU64,
+    pub partitions_compacted: AtomicU64,
     /// Sum of flush durations, in microseconds (the `_sum` of a summary).
     pub batch_latency_us_sum: AtomicU64,
     /// Age of the oldest message of the last flushed batch (from SentTimestamp), ms.
@@ -96,6 +97,12 @@ impl Metrics {
             "counter",
             "Flushes that failed (nothing deleted; redelivery retries).",
             c(&self.flush_failures),
+        );
+        metric(
+            "partitions_compacted_total",
+            "counter",
+            "Closed partitions compacted by this process.",
+            c(&self.partitions_compacted),
         );
         metric(
             "receive_errors_total",

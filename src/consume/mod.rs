@@ -112,6 +112,23 @@ impl Dedup {
         self.seen.retain(|_, t| now.duration_since(*t) < window);
     }
 
+    fn commit_uids(&mut self, tenant: &str, batches: &[arrow::array::RecordBatch]) -> usize {
+        let uid_idx = crate::schema::column_index("uid").expect("uid column");
+        let mut hashes = Vec::new();
+        for b in batches {
+            if let Some(uids) = b.column(uid_idx).as_any().downcast_ref::<StringArray>() {
+                for i in 0..uids.len() {
+                    if uids.is_valid(i) {
+                        hashes.push(uid_hash(tenant, uids.value(i)));
+                    }
+                }
+            }
+        }
+        let n = hashes.len();
+        self.commit(hashes);
+        n
+    }
+
     /// Loads the uids of files named by journal entries younger than the window (deleting older
     /// entries): the files a crashed leader wrote without knowing its messages were deleted.
     async fn load_in_doubt(&mut self, lake: &Lake) -> Result<usize> {
@@ -123,7 +140,7 @@ impl Dedup {
             .await
             .map_err(|e| Error::store(dir.to_string(), e))?;
         let mut loaded = 0;
-        let uid_idx = crate::schema::column_index("uid").expect("uid column");
+        let mut whole: HashSet<(String, NaiveDate)> = HashSet::new();
         for meta in entries {
             let age = chrono::Utc::now() - meta.last_modified;
             if age.to_std().unwrap_or_default() > self.window {
@@ -146,29 +163,46 @@ impl Dedup {
                 let path = Path::from(f.path.as_str());
                 let batches = match compact::read_file(store.as_ref(), &path).await {
                     Ok(b) => b,
-                    // Never written (crash before the PUT) or compacted since.
+                    // Never written (a crash before the PUT), or compacted since: then its
+                    // rows live in the partition's new files, so remember the partition's.
                     Err(Error::Store {
                         source: object_store::Error::NotFound { .. },
                         ..
-                    }) => continue,
+                    }) => {
+                        if let Some(part) = partition_of(&path) {
+                            whole.insert((f.tenant.clone(), part));
+                        }
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 };
-                let mut hashes = Vec::new();
-                for b in &batches {
-                    if let Some(uids) = b.column(uid_idx).as_any().downcast_ref::<StringArray>() {
-                        for i in 0..uids.len() {
-                            if uids.is_valid(i) {
-                                hashes.push(uid_hash(&f.tenant, uids.value(i)));
-                            }
-                        }
-                    }
-                }
-                loaded += hashes.len();
-                self.commit(hashes);
+                loaded += self.commit_uids(&f.tenant, &batches);
+            }
+        }
+        for (tenant, date) in whole {
+            let prefix = layout::partition_prefix(lake, &tenant, date);
+            let metas: Vec<_> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| Error::store(prefix.to_string(), e))?;
+            let live = compact::live_files(store.as_ref(), metas)
+                .await
+                .map_err(|e| Error::store(prefix.to_string(), e))?;
+            for m in live {
+                let batches = compact::read_file(store.as_ref(), &m.location).await?;
+                loaded += self.commit_uids(&tenant, &batches);
             }
         }
         Ok(loaded)
     }
+}
+
+/// The date of a data file's partition (`…/data/{tenant}/{date}/{file}`).
+fn partition_of(path: &Path) -> Option<NaiveDate> {
+    let parts: Vec<_> = path.parts().collect();
+    let n = parts.len();
+    (n >= 2).then(|| layout::parse_date(parts[n - 2].as_ref()))?
 }
 
 /// A batch being filled.
@@ -354,6 +388,14 @@ async fn lead(
     let renew_every = ctx.cfg.lease_ttl / 3;
     let mut renew_at = tokio::time::Instant::now() + renew_every;
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 86400);
+    // Partitions written during this stint; compacted once closed (see `compact_closed`).
+    let mut touched: HashSet<(String, NaiveDate)> = HashSet::new();
+    let compact_every = ctx.cfg.compact_interval;
+    let mut compact_at = if compact_every.is_zero() {
+        far
+    } else {
+        tokio::time::Instant::now() + compact_every
+    };
     let stint = loop {
         let flush_at = batch
             .started
@@ -367,7 +409,7 @@ async fn lead(
                 while let Some(msgs) = rx.recv().await {
                     add(ctx, dedup, &mut geo, &mut batch, msgs).await;
                 }
-                flush(ctx, lease, dedup, &mut batch).await;
+                flush(ctx, lease, dedup, &mut batch, &mut touched).await;
                 break Stint::Shutdown;
             }
             _ = tokio::time::sleep_until(renew_at) => {
@@ -392,11 +434,15 @@ async fn lead(
                 let Some(msgs) = msgs else { break Stint::LostLease };
                 add(ctx, dedup, &mut geo, &mut batch, msgs).await;
                 if batch.rows >= ctx.cfg.batch_max_items {
-                    flush(ctx, lease, dedup, &mut batch).await;
+                    flush(ctx, lease, dedup, &mut batch, &mut touched).await;
                 }
             }
+            _ = tokio::time::sleep_until(compact_at) => {
+                compact_closed(ctx, &mut touched).await;
+                compact_at = tokio::time::Instant::now() + compact_every;
+            }
             _ = tokio::time::sleep_until(flush_at) => {
-                flush(ctx, lease, dedup, &mut batch).await;
+                flush(ctx, lease, dedup, &mut batch, &mut touched).await;
             }
         }
     };
@@ -405,6 +451,31 @@ async fn lead(
     receivers.abort_all();
     while receivers.join_next().await.is_some() {}
     Ok(stint)
+}
+
+/// Compacts the partitions this leader wrote that are closed: dated before yesterday (UTC), so
+/// late events of the last day still land in small files first. Runs between flushes, so it
+/// never races the consumer's own writes.
+async fn compact_closed(ctx: &Ctx, touched: &mut HashSet<(String, NaiveDate)>) {
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let closed: Vec<_> = touched
+        .iter()
+        .filter(|(_, d)| *d < yesterday)
+        .cloned()
+        .collect();
+    for (tenant, date) in closed {
+        match compact::compact_partition(&ctx.lake, &tenant, date, 2).await {
+            Ok(s) => {
+                if !s.skipped {
+                    ctx.metrics.partitions_compacted.fetch_add(1, Relaxed);
+                }
+                touched.remove(&(tenant, date));
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, %date, error = %e.chain(": "), "compaction failed; will retry");
+            }
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -545,7 +616,13 @@ async fn add(
 
 /// Writes the batch and deletes its messages. Any failure before the files are durable deletes
 /// nothing: the messages come back after their visibility timeout and are retried.
-async fn flush(ctx: &Ctx, lease: &mut Lease, dedup: &mut Dedup, batch: &mut Batch) {
+async fn flush(
+    ctx: &Ctx,
+    lease: &mut Lease,
+    dedup: &mut Dedup,
+    batch: &mut Batch,
+    touched: &mut HashSet<(String, NaiveDate)>,
+) {
     let b = std::mem::replace(batch, Batch::new());
     if b.acks.is_empty() {
         return;
@@ -553,7 +630,7 @@ async fn flush(ctx: &Ctx, lease: &mut Lease, dedup: &mut Dedup, batch: &mut Batc
     let t0 = Instant::now();
     let messages = b.acks.len();
     let rows = b.rows;
-    match write_and_delete(ctx, lease, dedup, b).await {
+    match write_and_delete(ctx, lease, dedup, b, touched).await {
         Ok((files, deleted)) => {
             let us = t0.elapsed().as_micros() as u64;
             ctx.metrics.flushes.fetch_add(1, Relaxed);
@@ -579,6 +656,7 @@ async fn write_and_delete(
     lease: &mut Lease,
     dedup: &mut Dedup,
     mut b: Batch,
+    touched: &mut HashSet<(String, NaiveDate)>,
 ) -> Result<(usize, usize)> {
     // Writing without the lease would race a new leader that may already hold these messages.
     if !lease.renew().await? {
@@ -645,6 +723,7 @@ async fn write_and_delete(
         match r {
             Ok(w) => {
                 files += 1;
+                touched.insert((tenant.clone(), date));
                 ctx.metrics.files_written.fetch_add(1, Relaxed);
                 ctx.metrics.events_written.fetch_add(w.rows as u64, Relaxed);
                 // Written: its uids are now in the lake whatever happens to the rest.

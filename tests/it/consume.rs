@@ -190,7 +190,9 @@ fn sigterm(child: &Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_good_event_once_bad_ones_to_the_dlq() {
-    let stand = Stand::new("", 2).await;
+    // Small batches make several files per partition; the fixture's dates are closed, so the
+    // leader compacts them.
+    let stand = Stand::new("  batch_max_items: 10\n  compact_interval: 1s\n", 2).await;
     let d = stand.dir.path();
     // Four sources: the fixture has Teleport, CloudTrail and Okta; GitHub is added here.
     let github = d.join("github.ndjson");
@@ -239,6 +241,12 @@ async fn every_good_event_once_bad_ones_to_the_dlq() {
         "the main queue drained",
         Duration::from_secs(30),
         async || stand.depth(&stand.queue).await == (0, 0),
+    )
+    .await;
+    wait_for(
+        "closed partitions compacted",
+        Duration::from_secs(30),
+        async || metric(port, "partitions_compacted_total").is_some_and(|n| n > 0.0),
     )
     .await;
     sigterm(&consumer);
@@ -308,7 +316,8 @@ async fn every_good_event_once_bad_ones_to_the_dlq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_loses_and_duplicates_nothing() {
     // Each kill leaves in-flight messages received once more; the seed's Terraform uses 20.
-    let stand = Stand::new("  batch_max_items: 1500\n", 20).await;
+    // Compaction of closed partitions runs between flushes too, and may be killed half-way.
+    let stand = Stand::new("  batch_max_items: 1500\n  compact_interval: 2s\n", 20).await;
     let events = stand.dir.path().join("demo.ndjson");
     stand.run(&[
         "demo",
@@ -375,6 +384,10 @@ async fn kill_dash_nine_loses_and_duplicates_nothing() {
         stand.depth(&stand.queue).await == (0, 0)
     })
     .await;
+    eprintln!(
+        "final round compacted {:?} partitions",
+        metric(port, "partitions_compacted_total")
+    );
     sigterm(&c);
     assert!(c.wait().unwrap().success(), "{}", stand.log("final.log"));
     assert_eq!(

@@ -200,6 +200,12 @@ pub enum Command {
         /// YAML file of token hashes, tenants and rules (`auditlake token add` writes it).
         #[arg(long)]
         tokens: PathBuf,
+        /// PEM certificate chain: serve TLS only (clients use `grpc+tls://`).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of `--tls-cert`.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// The SQS ingest service: one leader among any number of instances receives, writes the
     /// lake, and deletes messages once their events are durable (see the README's config keys).
@@ -298,7 +304,32 @@ pub enum TokenCmd {
         tenant: String,
         #[arg(long)]
         tokens: PathBuf,
+        /// The token expires this long from now (`90m`, `12h`, `30d`); default: never.
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<std::time::Duration>,
     },
+    /// Remove a token: it stops working at the server's next call.
+    Rm {
+        name: String,
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+    /// List tokens: name, tenant, expiry.
+    Ls {
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+}
+
+/// `30d` or any duration `config::parse_duration` reads.
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    match s.strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .map(|d| std::time::Duration::from_secs(d * 86_400))
+            .map_err(|_| format!("invalid ttl {s:?}")),
+        None => crate::config::parse_duration(s),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -430,6 +461,10 @@ pub fn exit_code(e: &Error) -> u8 {
 pub const EXIT_REJECTED: u8 = 6;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Two rustls crypto providers are compiled in (the AWS SDK's aws-lc-rs, reqwest's ring);
+    // rustls then refuses to guess, so name the process default once (TLS for Flight and
+    // https to S3 both build on it).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -652,6 +687,8 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             scope,
             addr,
             tokens,
+            tls_cert,
+            tls_key,
         } => {
             if !tokens.is_file() {
                 return Err(Error::Config(format!(
@@ -667,11 +704,18 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 .local_addr()
                 .map_err(|e| Error::Other(e.to_string()))?;
             let template = engine_options(lake.clone(), &scope);
-            println!("auditlake Flight SQL listening on {local}");
+            let tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| crate::flight::TlsFiles { cert, key });
+            println!(
+                "auditlake Flight SQL listening on {}{local}",
+                if tls.is_some() { "grpc+tls://" } else { "" }
+            );
             std::io::stdout().flush().ok();
             crate::flight::serve(
                 crate::flight::AuditFlight::new(lake, template, tokens),
                 listener,
+                tls,
             )
             .await?;
             Ok(ExitCode::SUCCESS)
@@ -769,10 +813,31 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                     name,
                     tenant,
                     tokens,
+                    ttl,
                 },
         } => {
-            let token = crate::flight::add_token(&tokens, &name, &tenant)?;
+            let token = crate::flight::add_token(&tokens, &name, &tenant, ttl)?;
             println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            cmd: TokenCmd::Rm { name, tokens },
+        } => {
+            crate::flight::remove_token(&tokens, &name)?;
+            println!("removed token '{name}'");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            cmd: TokenCmd::Ls { tokens },
+        } => {
+            for t in crate::flight::list_tokens(&tokens)? {
+                println!(
+                    "{}\ttenant={}\texpires={}",
+                    t.name,
+                    t.tenant,
+                    t.expires.as_deref().unwrap_or("never")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Queries { cmd } => run_queries(cmd).await,

@@ -64,6 +64,9 @@ pub struct TokenEntry {
     pub name: String,
     pub tenant: String,
     pub sha256: String,
+    /// When the token stops working (RFC 3339, UTC); absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
 }
@@ -105,8 +108,45 @@ fn read_tokens(path: &PathBuf) -> Result<TokensFile, Error> {
         .map_err(|e| Error::Config(format!("tokens file {}: {e}", path.display())))
 }
 
-/// `auditlake token add`: appends an entry and returns the new token (shown once).
-pub fn add_token(path: &PathBuf, name: &str, tenant: &str) -> Result<String, Error> {
+/// `auditlake token rm`: removes an entry (the token stops working at the next call).
+pub fn remove_token(path: &PathBuf, name: &str) -> Result<(), Error> {
+    let mut file = read_tokens(path)?;
+    let before = file.tokens.len();
+    file.tokens.retain(|t| t.name != name);
+    if file.tokens.len() == before {
+        return Err(Error::Config(format!("no token named '{name}'")));
+    }
+    write_tokens(path, &file)
+}
+
+/// `auditlake token ls`: the entries (names, tenants, expiry; hashes are not secrets but are
+/// not shown).
+pub fn list_tokens(path: &PathBuf) -> Result<Vec<TokenEntry>, Error> {
+    Ok(read_tokens(path)?.tokens)
+}
+
+fn write_tokens(path: &PathBuf, file: &TokensFile) -> Result<(), Error> {
+    let text = serde_yaml::to_string(file).map_err(|e| Error::Other(e.to_string()))?;
+    // Write-then-rename: the server re-reads the file on every call and must never see half.
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: e,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })
+}
+
+/// `auditlake token add`: appends an entry and returns the new token (shown once). `ttl`:
+/// the token expires that long from now.
+pub fn add_token(
+    path: &PathBuf,
+    name: &str,
+    tenant: &str,
+    ttl: Option<std::time::Duration>,
+) -> Result<String, Error> {
     if !crate::lake::layout::valid_tenant(tenant) {
         return Err(Error::Config(format!("invalid tenant '{tenant}'")));
     }
@@ -127,16 +167,21 @@ pub fn add_token(path: &PathBuf, name: &str, tenant: &str) -> Result<String, Err
         name: name.into(),
         tenant: tenant.into(),
         sha256: sha256_hex(&token),
+        expires: ttl
+            .map(|d| {
+                chrono::Duration::from_std(d)
+                    .map(|d| {
+                        (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    })
+                    .map_err(|e| Error::Config(format!("token ttl: {e}")))
+            })
+            .transpose()?,
         rules: vec![Rule {
             resources: vec!["audit_query".into(), "security_report".into()],
             verbs: vec!["list".into(), "read".into(), "use".into()],
         }],
     });
-    let text = serde_yaml::to_string(&file).map_err(|e| Error::Other(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
+    write_tokens(path, &file)?;
     Ok(token)
 }
 
@@ -177,10 +222,24 @@ impl AuditFlight {
     fn lookup(&self, token: &str) -> Result<TokenEntry, Status> {
         let file = read_tokens(&self.tokens).map_err(|e| status(&e))?;
         let h = sha256_hex(token.trim());
-        file.tokens
+        let t = file
+            .tokens
             .into_iter()
             .find(|t| t.sha256 == h)
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
+            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))?;
+        if let Some(exp) = &t.expires {
+            // An unreadable expiry fails closed.
+            let at = chrono::DateTime::parse_from_rfc3339(exp).map_err(|_| {
+                Status::unauthenticated(format!("token '{}' has an invalid expiry", t.name))
+            })?;
+            if at <= chrono::Utc::now() {
+                return Err(Status::unauthenticated(format!(
+                    "token '{}' expired at {exp}",
+                    t.name
+                )));
+            }
+        }
+        Ok(t)
     }
 
     /// The token may run SQL (`use` on `audit_query`), and its tenant's engine.
@@ -876,11 +935,36 @@ mod base64_lite {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM; in-flight streams end when the server stops.
-pub async fn serve(server: AuditFlight, listener: tokio::net::TcpListener) -> Result<(), Error> {
+/// PEM files of the server's certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves until Ctrl-C or SIGTERM; in-flight streams end when the server stops. With `tls`,
+/// only TLS connections are accepted (`grpc+tls://`).
+pub async fn serve(
+    server: AuditFlight,
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsFiles>,
+) -> Result<(), Error> {
     let svc = arrow_flight::flight_service_server::FlightServiceServer::new(server);
     let shutdown = crate::cli::shutdown_signal();
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })
+        };
+        let identity = tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| Error::Config(format!("TLS certificate or key: {e}")))?;
+    }
+    builder
         .add_service(svc)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),

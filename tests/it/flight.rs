@@ -2,6 +2,7 @@
 //! engine's answers, prepared statements bind parameters, tables list, tokens and tenants hold.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,28 +31,19 @@ fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn adbc_client_queries_with_tokens_and_tenants() {
-    let (dir, lake) = common::fixture_lake().await;
-    let tokens = dir.path().join("tokens.yaml");
-    let alice = token(&tokens, "alice", "acme");
-    let mallory = token(&tokens, "mallory", "globex");
-    let file = std::fs::read_to_string(&tokens).unwrap();
-    assert!(
-        !file.contains(&alice),
-        "the tokens file must hold hashes only"
-    );
-
+/// Starts `auditlake serve` on a free port; returns it with its `host:port`.
+fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_auditlake"))
         .args([
             "serve",
             "--lake",
-            dir.path().to_str().unwrap(),
+            lake.to_str().unwrap(),
             "--addr",
             "127.0.0.1:0",
             "--tokens",
         ])
-        .arg(&tokens)
+        .arg(tokens)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -68,12 +60,124 @@ async fn adbc_client_queries_with_tokens_and_tenants() {
     let line = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("server did not start");
-    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    let last = line.trim().rsplit(' ').next().unwrap();
+    let addr = last.trim_start_matches("grpc+tls://").to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(Instant::now() < deadline, "server not reachable at {addr}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (server, addr)
+}
+
+/// One query through the ADBC driver: Ok(rows) or Err(the driver's message).
+fn one(
+    uri: &str,
+    token: &str,
+    sql: &str,
+    root_cert: Option<&Path>,
+) -> Result<serde_json::Value, String> {
+    let mut c = Command::new(common::python());
+    c.arg(common::repo().join("tests/flight/adbc_one.py"))
+        .args([uri, token, sql]);
+    if let Some(p) = root_cert {
+        c.arg(p);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    match v.get("error") {
+        Some(e) => Err(e.as_str().unwrap().to_string()),
+        None => Ok(v["rows"].clone()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_expiry_and_revocation() {
+    let (dir, _lake) = common::fixture_lake().await;
+    let tokens = dir.path().join("tokens.yaml");
+    let alice = token(&tokens, "alice", "acme");
+    // An already-expired token (ttl 0) and one removed after it worked.
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args([
+            "token", "add", "old", "--tenant", "acme", "--ttl", "0s", "--tokens",
+        ])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let old = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let bob = token(&tokens, "bob", "acme");
+    // A self-signed certificate for 127.0.0.1, made by openssl.
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=auditlake-test",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl req failed");
+    let (server, addr) = start(
+        dir.path(),
+        &tokens,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let tls = format!("grpc+tls://{addr}");
+    let sql = "SELECT count(*) FROM cert_create";
+    let rows = one(&tls, &alice, sql, Some(&cert)).expect("TLS query");
+    assert_ne!(rows[0][0], "0", "{rows}");
+    // Plain text is not served on a TLS port.
+    assert!(one(&format!("grpc://{addr}"), &alice, sql, None).is_err());
+    let e = one(&tls, &old, sql, Some(&cert)).unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+    assert!(one(&tls, &bob, sql, Some(&cert)).is_ok());
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(["token", "rm", "bob", "--tokens"])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let e = one(&tls, &bob, sql, Some(&cert)).unwrap_err();
+    assert!(e.contains("unknown or revoked"), "{e}");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adbc_client_queries_with_tokens_and_tenants() {
+    let (dir, lake) = common::fixture_lake().await;
+    let tokens = dir.path().join("tokens.yaml");
+    let alice = token(&tokens, "alice", "acme");
+    let mallory = token(&tokens, "mallory", "globex");
+    let file = std::fs::read_to_string(&tokens).unwrap();
+    assert!(
+        !file.contains(&alice),
+        "the tokens file must hold hashes only"
+    );
+
+    let (server, addr) = start(dir.path(), &tokens, &[]);
 
     let queries = [
         "SELECT DISTINCT user FROM exec WHERE command LIKE '%/etc/passwd%' ORDER BY 1",

@@ -419,8 +419,45 @@ fn flight_info(
         })
 }
 
+/// Rows per streamed batch: a plan may emit a dozen rows at a time (a nested-loop join does),
+/// and per-message costs then dominate; the encoder still splits batches above 2 MB.
+const COALESCE_ROWS: usize = 8192;
+
+/// The result's batches, small ones coalesced to about `COALESCE_ROWS` rows.
+fn coalesced(
+    s: SendableRecordBatchStream,
+) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send {
+    let co = datafusion::arrow::compute::BatchCoalescer::new(s.schema(), COALESCE_ROWS);
+    futures::stream::unfold((s, co, false), |(mut s, mut co, mut done)| async move {
+        loop {
+            if let Some(b) = co.next_completed_batch() {
+                return Some((Ok(b), (s, co, done)));
+            }
+            if done {
+                return None;
+            }
+            match futures::StreamExt::next(&mut s).await {
+                Some(Ok(b)) => {
+                    if let Err(e) = co.push_batch(b) {
+                        return Some((Err(FlightError::Arrow(e)), (s, co, true)));
+                    }
+                }
+                Some(Err(e)) => {
+                    return Some((Err(FlightError::ExternalError(Box::new(e))), (s, co, true)));
+                }
+                None => {
+                    done = true;
+                    if let Err(e) = co.finish_buffered_batch() {
+                        return Some((Err(FlightError::Arrow(e)), (s, co, true)));
+                    }
+                }
+            }
+        }
+    })
+}
+
 fn stream_batches(schema: SchemaRef, s: SendableRecordBatchStream) -> DoGetStream {
-    let batches = s.map_err(|e| FlightError::ExternalError(Box::new(e)));
+    let batches = coalesced(s);
     Box::pin(
         FlightDataEncoderBuilder::new()
             .with_schema(schema)

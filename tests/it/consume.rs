@@ -221,9 +221,45 @@ async fn every_good_event_once_bad_ones_to_the_dlq() {
         &[&globex],
     );
 
+    // CloudTrail's own delivery: a gzipped log file in a bucket, announced by a notification
+    // message that the consumer follows.
+    let ct = |id: &str, name: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/bob","accountId":"111122223333","userName":"bob"}},"eventTime":"2024-03-21T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","eventID":"{id}","recipientAccountId":"111122223333"}}"#
+        )
+    };
+    let doc = format!(
+        r#"{{"Records":[{},{}]}}"#,
+        ct("ct-from-s3-1", "CreateUser"),
+        ct("ct-from-s3-2", "AttachUserPolicy")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, doc.as_bytes()).unwrap();
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/21/log1.json.gz";
+    let opts = stand.moto.s3_options();
+    let opts: Vec<(&str, &str)> = opts.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let trail = auditlake::lake::Lake::open_with("s3://transient", &opts).unwrap();
+    object_store::ObjectStoreExt::put(
+        trail.store().as_ref(),
+        &object_store::path::Path::from(key),
+        gz.finish().unwrap().into(),
+    )
+    .await
+    .unwrap();
+    stand
+        .sqs
+        .send_message()
+        .queue_url(&stand.queue)
+        .message_body(format!(
+            r#"{{"s3Bucket":"transient","s3ObjectKey":["{key}"]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+
     let port = common::free_port();
     let mut consumer = stand.consumer(port, "consumer.log");
-    let good = 34 + 1 + 1 + 3;
+    let good = 34 + 1 + 1 + 3 + 2;
     wait_for(
         "all good events written",
         Duration::from_secs(60),
@@ -299,6 +335,12 @@ async fn every_good_event_once_bad_ones_to_the_dlq() {
     assert_eq!(
         stand.scalar("SELECT count(*) FROM events WHERE tenant_id = 'globex'"),
         "3"
+    );
+    assert_eq!(
+        stand.scalar(
+            "SELECT count(*) FROM events WHERE uid LIKE 'ct-from-s3-%' AND event_source = 'aws'"
+        ),
+        "2"
     );
     // The large event arrived whole, byte for byte.
     assert_eq!(

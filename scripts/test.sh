@@ -13,6 +13,12 @@ if ! command -v tmux >/dev/null 2>&1; then
   echo "== installing tmux (the REPL tests drive the shell through it)"
   (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null || sudo -n apt-get install -y -qq tmux >/dev/null
 fi
+# The HTML report is checked in a real browser: Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (the HTML report test renders the page headless)"
+  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) >/dev/null \
+    || sudo -n apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 echo "== Trino grammar gate over sql/"
 "$AUDITLAKE_PYTHON" scripts/check_sql.py sql/views sql/detections
 echo "== Rust tests"

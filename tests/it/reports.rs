@@ -374,3 +374,117 @@ async fn saved_query_get_scope_and_builtin_rm() {
     assert_eq!(stdout(&run(&["queries", "ls", "--lake", lake])), "");
     assert!(!dir.path().join("_catalog/queries/certs.yaml").exists());
 }
+
+/// The HTML report opened in a real browser (Debian's headless Chromium, which
+/// `scripts/test.sh` installs): the parsed DOM holds one chart per dated query, the browser logs
+/// no console message, and the screenshot shows the charts' colours. The screenshot is kept as
+/// an artifact in `$CARGO_TARGET_DIR/test-artifacts/report.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_report_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let demo = run(&[
+        "demo",
+        "--lake",
+        lake,
+        "--days",
+        "14",
+        "--events-per-day",
+        "600",
+    ]);
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let page = dir.path().join("report.html");
+    let out = run(&[
+        "report",
+        "--lake",
+        lake,
+        "--format",
+        "html",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    let charts = html.matches("<svg").count();
+    assert!(charts >= 3, "the demo month should chart several queries");
+
+    let artifacts = std::path::PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = dir.path().join("chromium-profile");
+    let chromium = |extra: &[&str]| {
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1280,2400",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium (scripts/test.sh installs Debian's chromium)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let dom = chromium(&["--dump-dom"]);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom_text.matches("<svg").count(),
+        charts,
+        "charts in the parsed DOM"
+    );
+    assert_eq!(dom_text.matches("<section id=").count(), 9);
+    let shot_run = chromium(&[&format!("--screenshot={}", shot.display())]);
+    for log in [&dom.stderr, &shot_run.stderr] {
+        let log = String::from_utf8_lossy(log);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+        assert!(console.is_empty(), "console messages: {console:?}");
+    }
+    // The first chart's bars are painted: the palette's first colours appear in the pixels.
+    let counts = common::run_python(
+        r#"
+import sys
+from PIL import Image
+img = Image.open(sys.argv[1]).convert("RGB")
+pixels = list(img.getdata())
+want = [(0x00, 0x72, 0xB2), (0xE6, 0x9F, 0x00), (0x00, 0x9E, 0x73)]
+print(img.size[0], img.size[1], *[sum(1 for p in pixels if p == c) for c in want])
+"#,
+        &[&shot],
+    );
+    let nums: Vec<u64> = counts
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(&nums[..2], &[1280, 2400], "screenshot size");
+    assert!(
+        nums[2..].iter().all(|&n| n > 50),
+        "bar colours missing from the screenshot: {counts}"
+    );
+    eprintln!("screenshot kept at {}", shot.display());
+}

@@ -738,6 +738,35 @@ impl FlightSqlService for AuditFlight {
         Ok(Response::new(stream_batches(schema, logged(stream, log))))
     }
 
+    async fn list_custom_actions(&self) -> Option<Vec<Result<arrow_flight::ActionType, Status>>> {
+        Some(
+            REPORT_ACTIONS
+                .iter()
+                .map(|(t, d)| {
+                    Ok(arrow_flight::ActionType {
+                        r#type: (*t).into(),
+                        description: (*d).into(),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Access Monitoring over Flight: saved queries and reports, with Teleport's verbs
+    /// enforced per token (`list`, `read`, `use` on `audit_query` and `security_report`).
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let t = self.token(&request)?;
+        let action = request.into_inner();
+        let body = self.report_action(&t, &action.r#type, &action.body).await?;
+        let out = arrow_flight::Result {
+            body: body.into_bytes().into(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(out)]))))
+    }
+
     async fn do_action_close_prepared_statement(
         &self,
         _query: ActionClosePreparedStatementRequest,
@@ -970,6 +999,153 @@ mod base64_lite {
         }
         String::from_utf8(out).ok()
     }
+}
+
+/// The custom actions (type, description) `list_actions` shows.
+const REPORT_ACTIONS: &[(&str, &str)] = &[
+    (
+        "ListSavedQueries",
+        "names of saved audit queries (list on audit_query)",
+    ),
+    (
+        "GetSavedQuery",
+        "body: name; the saved query as JSON (read on audit_query)",
+    ),
+    (
+        "ListReports",
+        "names of reports, the built-in one first (list on security_report)",
+    ),
+    (
+        "GetReport",
+        "body: name; the report's queries as JSON (read on security_report)",
+    ),
+    (
+        "RunReport",
+        "body: {\"name\", \"days\"}; runs it in the token's tenant, returns Teleport's report-result JSON (use on security_report and audit_query)",
+    ),
+];
+
+/// Body of a `RunReport` action.
+#[derive(Deserialize)]
+struct RunReportBody {
+    #[serde(default = "builtin_report_name")]
+    name: String,
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+fn builtin_report_name() -> String {
+    "privilege_access_report".into()
+}
+
+fn is_builtin(name: &str) -> bool {
+    name == "privilege_access_report" || name == "privileged_access"
+}
+
+impl AuditFlight {
+    fn require(t: &TokenEntry, resource: &str, verb: &str) -> Result<(), Status> {
+        if t.allows(resource, verb) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "token '{}' may not {verb} {resource}",
+                t.name
+            )))
+        }
+    }
+
+    async fn report_action(
+        &self,
+        t: &TokenEntry,
+        kind: &str,
+        body: &[u8],
+    ) -> Result<String, Status> {
+        use crate::saved::Catalog;
+        let lake = &self.template.lake;
+        let cat = Catalog::new(lake);
+        let text = || {
+            std::str::from_utf8(body)
+                .map(str::trim)
+                .map_err(|_| Status::invalid_argument("action body must be UTF-8"))
+        };
+        match kind {
+            "ListSavedQueries" => {
+                Self::require(t, "audit_query", "list")?;
+                json(&cat.queries().await.map_err(|e| status(&e))?)
+            }
+            "GetSavedQuery" => {
+                Self::require(t, "audit_query", "read")?;
+                json(&cat.query(text()?).await.map_err(|e| status(&e))?)
+            }
+            "ListReports" => {
+                Self::require(t, "security_report", "list")?;
+                let mut names = vec![builtin_report_name()];
+                names.extend(cat.reports().await.map_err(|e| status(&e))?);
+                json(&names)
+            }
+            "GetReport" => {
+                Self::require(t, "security_report", "read")?;
+                let name = text()?;
+                let r = if is_builtin(name) {
+                    crate::report::builtin()
+                } else {
+                    cat.resolve_report(name).await.map_err(|e| status(&e))?
+                };
+                json(&r)
+            }
+            "RunReport" => {
+                Self::require(t, "security_report", "use")?;
+                // Running a report runs its SQL.
+                Self::require(t, "audit_query", "use")?;
+                let req: RunReportBody = if body.is_empty() {
+                    serde_json::from_str("{}").expect("empty object")
+                } else {
+                    serde_json::from_slice(body)
+                        .map_err(|e| Status::invalid_argument(format!("RunReport body: {e}")))?
+                };
+                let report = if is_builtin(&req.name) {
+                    crate::report::builtin()
+                } else {
+                    cat.resolve_report(&req.name)
+                        .await
+                        .map_err(|e| status(&e))?
+                };
+                let mut opts = self.template.clone();
+                opts.tenant = Some(t.tenant.clone());
+                opts.days = req.days.or(Some(30));
+                let engine = Engine::new(opts).await.map_err(|e| status(&e))?;
+                let started = std::time::Instant::now();
+                let res = crate::report::run(&engine, &report).await;
+                let rec = crate::saved::RunRecord {
+                    at: crate::saved::now_rfc3339(),
+                    who: format!("flight:{}", t.name),
+                    kind: "report".into(),
+                    name: report.name.clone(),
+                    tenant: Some(t.tenant.clone()),
+                    days: req.days.or(Some(30)),
+                    bytes_scanned: res
+                        .as_ref()
+                        .map(|r| r.total_data_scanned_bytes)
+                        .unwrap_or(0),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    success: res.is_ok(),
+                    error: res.as_ref().err().map(|e| e.chain(": ")),
+                };
+                if let Err(e) = cat.record_run(&rec).await {
+                    tracing::warn!(error = %e.chain(": "), "could not record the report run");
+                }
+                json(&res.map_err(|e| status(&e))?)
+            }
+            other => Err(Status::invalid_argument(format!(
+                "unknown action '{other}' (list_actions names them)"
+            ))),
+        }
+    }
+}
+
+/// JSON of an action result.
+fn json<T: Serialize>(v: &T) -> Result<String, Status> {
+    serde_json::to_string(v).map_err(|e| Status::internal(e.to_string()))
 }
 
 /// PEM files of the server's certificate chain and private key.

@@ -260,3 +260,143 @@ async fn adbc_client_queries_with_tokens_and_tenants() {
     }
     drop(server);
 }
+
+/// Access Monitoring over Flight: saved queries and reports as actions, with Teleport's verbs
+/// enforced per token, driven by pyarrow's Flight client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_actions_enforce_verbs() {
+    let (dir, _lake) = common::fixture_lake().await;
+    let tokens = dir.path().join("tokens.yaml");
+    let auditor = token(&tokens, "auditor", "acme");
+    // Hand-written entries with narrower rules, as a security team would write them.
+    let (analyst, viewer) = ("analyst-token-1234", "viewer-token-5678");
+    let mut file = std::fs::read_to_string(&tokens).unwrap();
+    for (name, tok, rules) in [
+        (
+            "analyst",
+            analyst,
+            "[{resources: [audit_query], verbs: [list, read, use]}]",
+        ),
+        (
+            "viewer",
+            viewer,
+            "[{resources: [security_report], verbs: [list, read]}, {resources: [audit_query], verbs: [list]}]",
+        ),
+    ] {
+        file.push_str(&format!(
+            "- name: {name}\n  tenant: acme\n  sha256: {}\n  rules: {rules}\n",
+            auditlake::flight::sha256_hex(tok)
+        ));
+    }
+    std::fs::write(&tokens, file).unwrap();
+    let (server, addr) = start(dir.path(), &tokens, &[]);
+    let uri = format!("grpc://{addr}");
+    let call = |tok: &str, action: &str, body: &str| -> serde_json::Value {
+        let out = Command::new(common::python())
+            .arg(common::repo().join("tests/flight/flight_actions.py"))
+            .args([&uri, tok, action, body])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let actions = call(&auditor, "list", "");
+    let listed: Vec<&str> = actions["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for want in [
+        "GetReport",
+        "GetSavedQuery",
+        "ListReports",
+        "ListSavedQueries",
+        "RunReport",
+    ] {
+        assert!(listed.contains(&want), "{want} not in {listed:?}");
+    }
+    // The auditor runs the built-in report in its tenant: Teleport's report-result shape.
+    let run = call(
+        &auditor,
+        "RunReport",
+        r#"{"name": "privilege_access_report", "days": 100000}"#,
+    );
+    let r = &run["result"];
+    assert_eq!(r["results"].as_array().map(Vec::len), Some(9), "{run}");
+    assert!(r["total_data_scanned_bytes"].as_u64().unwrap() > 0, "{run}");
+    assert_eq!(
+        call(&auditor, "ListReports", "")["result"][0],
+        "privilege_access_report"
+    );
+    // The analyst may run SQL but not see reports.
+    for action in ["ListReports", "RunReport"] {
+        let e = call(analyst, action, "");
+        let msg = e["error"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("may not") && msg.contains("security_report"),
+            "{action}: {e}"
+        );
+    }
+    assert!(call(analyst, "ListSavedQueries", "")["result"].is_array());
+    // The viewer may list and read reports, but not run one (running is `use`).
+    assert_eq!(
+        call(viewer, "GetReport", "privilege_access_report")["result"]["queries"]
+            .as_array()
+            .map(Vec::len),
+        Some(9)
+    );
+    let e = call(viewer, "RunReport", "");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may not use security_report"),
+        "{e}"
+    );
+    let e = call(viewer, "GetSavedQuery", "anything");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may not read audit_query"),
+        "{e}"
+    );
+    // No token, no answer.
+    let e = call("not-a-token", "ListReports", "");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("unauthenticated")
+            || e["error"].as_str().unwrap_or_default().contains("token"),
+        "{e}"
+    );
+    // The run left an audit record naming the token.
+    let runs = walk(&dir.path().join("_catalog/runs"));
+    assert!(
+        runs.iter().any(|t| t.contains("\"flight:auditor\"")),
+        "{runs:?}"
+    );
+    drop(server);
+}
+
+fn walk(p: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if let Ok(t) = std::fs::read_to_string(&path) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}

@@ -38,6 +38,42 @@ pub struct LakeArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// Where the SQL runs: `local` (DataFusion over --lake) or `athena` (the config's Glue
+    /// table, workgroup and s3_results; the views travel as a WITH header).
+    #[arg(long, default_value = "local", value_parser = ["local", "athena"])]
+    pub engine: String,
+    /// Config file with the `identity_activity_center:` block (for `--engine athena`).
+    #[arg(long, env = "AUDITLAKE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The Athena engine and the config's lake (where run records go), when `--engine athena`.
+async fn athena_for(
+    e: &EngineArgs,
+    scope: &ScopeArgs,
+) -> Result<Option<(crate::athena::Athena, Lake)>> {
+    if e.engine != "athena" {
+        return Ok(None);
+    }
+    let path = e
+        .config
+        .as_ref()
+        .ok_or_else(|| Error::Config("--engine athena needs --config FILE".into()))?;
+    let cfg = crate::config::IdentityActivityCenter::load(path)?;
+    let opts = crate::athena::Athena::options_from(
+        &cfg,
+        scope.tenant.as_deref(),
+        scope.days,
+        std::time::Duration::from_secs(scope.timeout_secs),
+    )?;
+    Ok(Some((
+        crate::athena::Athena::new(opts).await?,
+        Lake::open(&cfg.s3)?,
+    )))
+}
+
+#[derive(Debug, Args, Clone)]
 pub struct ScopeArgs {
     /// Only this tenant's partitions are visible.
     #[arg(long)]
@@ -87,6 +123,8 @@ pub enum Command {
         lake: LakeArgs,
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Output format (default: table).
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -115,6 +153,8 @@ pub enum Command {
         lake: LakeArgs,
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Report name (only the built-in `privilege_access_report` for now).
         #[arg(default_value = "privilege_access_report")]
         name: String,
@@ -527,6 +567,7 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
         Command::Query {
             lake,
             scope,
+            engine,
             format,
             file,
             sql,
@@ -547,11 +588,20 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                     ));
                 }
             };
-            let engine = Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?;
+            let athena = athena_for(&engine, &scope).await?;
+            let local = match &athena {
+                Some(_) => None,
+                None => Some(Engine::new(engine_options(Lake::open(&lake.lake)?, &scope)).await?),
+            };
+            let runner = match (&athena, &local) {
+                (Some((a, _)), _) => crate::athena::Runner::Athena(a),
+                (None, Some(e)) => crate::athena::Runner::Local(e),
+                (None, None) => unreachable!("one engine is built"),
+            };
             let statements = split_statements(&text)?;
             let stdout = std::io::stdout();
             for stmt in statements {
-                let res = engine.execute(&stmt).await?;
+                let res = runner.execute(&stmt).await?;
                 let mut out = stdout.lock();
                 output::write(
                     &mut out,
@@ -591,10 +641,23 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
         Command::Report {
             lake,
             mut scope,
+            engine,
             name,
             format,
             out,
         } => {
+            // The UI's default window for reports is 30 days.
+            scope.days = scope.days.or(Some(30));
+            if let Some((athena, lake)) = athena_for(&engine, &scope).await? {
+                let report = if name == "privilege_access_report" || name == "privileged_access" {
+                    crate::report::builtin()
+                } else {
+                    crate::saved::Catalog::new(&lake)
+                        .resolve_report(&name)
+                        .await?
+                };
+                return run_report_with(lake, scope, report, &format, out, Some(&athena)).await;
+            }
             let lake = Lake::open(&lake.lake)?;
             let report = if name == "privilege_access_report" || name == "privileged_access" {
                 crate::report::builtin()
@@ -603,8 +666,6 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                     .resolve_report(&name)
                     .await?
             };
-            // The UI's default window for reports is 30 days.
-            scope.days = scope.days.or(Some(30));
             run_report(lake, scope, report, &format, out).await
         }
         Command::Alerts {
@@ -891,9 +952,28 @@ async fn run_report(
     format: &str,
     out: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let engine = Engine::new(engine_options(lake.clone(), &scope)).await?;
+    run_report_with(lake, scope, report, format, out, None).await
+}
+
+async fn run_report_with(
+    lake: Lake,
+    scope: ScopeArgs,
+    report: crate::report::Report,
+    format: &str,
+    out: Option<PathBuf>,
+    athena: Option<&crate::athena::Athena>,
+) -> Result<ExitCode> {
+    let local = match athena {
+        Some(_) => None,
+        None => Some(Engine::new(engine_options(lake.clone(), &scope)).await?),
+    };
+    let runner = match (athena, &local) {
+        (Some(a), _) => crate::athena::Runner::Athena(a),
+        (None, Some(e)) => crate::athena::Runner::Local(e),
+        (None, None) => unreachable!("one engine is built"),
+    };
     let started = std::time::Instant::now();
-    let res = crate::report::run(&engine, &report).await;
+    let res = crate::report::run_with(runner, &report).await;
     let bytes = res
         .as_ref()
         .map(|r| r.total_data_scanned_bytes)

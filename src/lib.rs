@@ -2,6 +2,7 @@
 //! queried through one engine by every face (CLI, REPL, Flight SQL, reports, alerts).
 
 pub mod alerts;
+pub mod athena;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -66,12 +66,17 @@ pub struct ReportResult {
 
 /// Runs every query of a report through the engine (whose scope carries tenant and days).
 pub async fn run(engine: &Engine, report: &Report) -> Result<ReportResult> {
+    run_with(crate::athena::Runner::Local(engine), report).await
+}
+
+/// Runs every query of a report on either engine.
+pub async fn run_with(engine: crate::athena::Runner<'_>, report: &Report) -> Result<ReportResult> {
     let mut results = Vec::new();
     for q in &report.queries {
         let res = engine
             .execute(&q.sql)
             .await
-            .map_err(|e| Error::Other(format!("report query {}: {e}", q.name)))?;
+            .map_err(|e| Error::Other(format!("report query {}: {}", q.name, e.chain(": "))))?;
         let tctl = crate::output::tctl_rows(&res.schema, &res.batches)?;
         let mut rows: Vec<Vec<Value>> = tctl
             .as_array()
@@ -103,7 +108,7 @@ pub async fn run(engine: &Engine, report: &Report) -> Result<ReportResult> {
         title: report.title.clone(),
         description: report.description.clone(),
         version: report.version.clone(),
-        days: engine.options().days,
+        days: engine.days(),
         total_execution_time_ms: results.iter().map(|r| r.execution_time_ms).sum(),
         total_data_scanned_bytes: results.iter().map(|r| r.data_scanned_bytes).sum(),
         results,

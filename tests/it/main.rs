@@ -1,6 +1,7 @@
 //! The one integration-test binary (it links once): modules per area, sharing `common`.
 
 mod alerts;
+mod athena;
 mod common;
 mod consume;
 mod differential;

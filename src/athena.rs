@@ -80,6 +80,15 @@ impl Athena {
         Ok(Athena { client, opts })
     }
 
+    /// The underlying client (for `doctor`'s workgroup check).
+    pub fn client(&self) -> &aws_sdk_athena::Client {
+        &self.client
+    }
+
+    pub fn options(&self) -> &AthenaOptions {
+        &self.opts
+    }
+
     /// With a client configured by the caller (endpoint, credentials).
     pub fn with_client(client: aws_sdk_athena::Client, opts: AthenaOptions) -> Athena {
         Athena { client, opts }
@@ -93,12 +102,17 @@ impl Athena {
 
     /// Runs one statement on Athena and returns its rows typed as Arrow.
     pub async fn execute(&self, sql: &str) -> Result<QueryResult> {
-        let started = Instant::now();
         let text = self.wrap(sql)?;
+        self.execute_raw(&text).await
+    }
+
+    /// Runs a statement as given (DDL, `doctor`'s probe): no views, no tenant scope added.
+    pub async fn execute_raw(&self, text: &str) -> Result<QueryResult> {
+        let started = Instant::now();
         let mut req = self
             .client
             .start_query_execution()
-            .query_string(&text)
+            .query_string(text)
             .query_execution_context(
                 QueryExecutionContext::builder()
                     .database(&self.opts.database)

@@ -295,6 +295,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a config against its infrastructure (buckets, queue and DLQ, GeoIP, Athena) and
+    /// say what is missing, with the IAM action to add. Exit code 5 when a check fails.
+    Doctor {
+        /// YAML config holding the `identity_activity_center:` block.
+        #[arg(long)]
+        config: PathBuf,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage Flight SQL tokens.
     Token {
         #[command(subcommand)]
@@ -867,6 +877,24 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { config, json } => {
+            let cfg = crate::config::IdentityActivityCenter::load(&config)?;
+            let checks = crate::doctor::run(&cfg).await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&checks)
+                        .map_err(|e| Error::Other(e.to_string()))?
+                );
+            } else {
+                print!("{}", crate::doctor::render(&checks));
+            }
+            Ok(if checks.iter().all(|c| c.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(5)
+            })
         }
         Command::Token {
             cmd:

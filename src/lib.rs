@@ -9,6 +9,7 @@ pub mod config;
 pub mod consume;
 pub mod demo;
 pub mod demo_cli;
+pub mod doctor;
 pub mod engine;
 pub mod enrich;
 pub mod error;

@@ -499,3 +499,85 @@ async fn one_leader_and_a_takeover() {
     sigterm(follower);
     assert!(follower.wait().unwrap().success());
 }
+
+/// `auditlake doctor` against the same stand: everything answers; then a config naming a
+/// missing bucket and a queue without a DLQ gets each failure named with its fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_what_is_missing() {
+    let stand = Stand::new(
+        "  database: auditlake\n  table: events\n  s3_results: s3://transient/results\n",
+        2,
+    )
+    .await;
+    let geo = common::fixture("geoip/auditlake-test-city.mmdb");
+    let mut cfg = std::fs::read_to_string(&stand.config).unwrap();
+    cfg.push_str(&format!(
+        "  maxmind_geoip_city_db_path: {}\n",
+        geo.display()
+    ));
+    std::fs::write(&stand.config, &cfg).unwrap();
+    let out = stand
+        .cmd(&[
+            "doctor",
+            "--config",
+            stand.config.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&serde_json::Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(out.status.success());
+    let names: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "lake",
+        "lake writable",
+        "large files",
+        "query results",
+        "queue",
+        "dead-letter queue",
+        "geoip",
+        "athena workgroup",
+        "glue table",
+    ] {
+        assert!(names.contains(&n), "{n} not checked: {names:?}");
+    }
+
+    // A bucket that does not exist and a queue without a redrive policy.
+    let bare = stand
+        .sqs
+        .create_queue()
+        .queue_name("bare")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let bad = cfg
+        .replace("s3: s3://lake/data/", "s3: s3://no-such-bucket/data/")
+        .replace(&stand.queue, &bare);
+    let bad_cfg = stand.dir.path().join("bad.yaml");
+    std::fs::write(&bad_cfg, bad).unwrap();
+    let out = stand
+        .cmd(&["doctor", "--config", bad_cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL lake "), "{text}");
+    assert!(text.contains("s3:ListBucket"), "{text}");
+    assert!(text.contains("FAIL dead-letter queue"), "{text}");
+    assert!(text.contains("RedrivePolicy"), "{text}");
+    assert!(text.contains("ok   queue"), "{text}");
+}

@@ -156,6 +156,14 @@ fn parse_time(s: &str) -> Option<NaiveDateTime> {
 
 /// Runs the detections through the engine (whose scope carries tenant and days).
 pub async fn run(engine: &Engine, opts: &AlertOptions) -> Result<Vec<Alert>> {
+    run_with(crate::athena::Runner::Local(engine), opts).await
+}
+
+/// Runs the detections on either engine (on Athena, `identities` must exist in Glue).
+pub async fn run_with(
+    engine: crate::athena::Runner<'_>,
+    opts: &AlertOptions,
+) -> Result<Vec<Alert>> {
     let all = detections()?;
     if let Some(only) = &opts.only
         && !all.iter().any(|d| &d.name == only)
@@ -174,7 +182,7 @@ pub async fn run(engine: &Engine, opts: &AlertOptions) -> Result<Vec<Alert>> {
         let res = engine
             .execute(d.sql)
             .await
-            .map_err(|e| Error::Other(format!("detection {}: {e}", d.name)))?;
+            .map_err(|e| Error::Other(format!("detection {}: {}", d.name, e.chain(": "))))?;
         let table = crate::output::tctl_rows(&res.schema, &res.batches)?;
         let rows = table.as_array().cloned().unwrap_or_default();
         let Some(header) = rows.first().and_then(|r| r["data"].as_array()).cloned() else {

@@ -140,6 +140,8 @@ pub enum Command {
         lake: LakeArgs,
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -187,6 +189,8 @@ pub enum Command {
         lake: LakeArgs,
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Only this detection.
         #[arg(long)]
         only: Option<String>,
@@ -627,11 +631,19 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
         Command::Sql {
             lake,
             scope,
+            engine,
             format,
             command,
         } => {
             let opts = engine_options(Lake::open(&lake.lake)?, &scope);
             let mut session = crate::repl::Session::new(opts, format).await?;
+            if let Some(path) = &engine.config {
+                session =
+                    session.with_athena_config(crate::config::IdentityActivityCenter::load(path)?);
+            }
+            if engine.engine == "athena" {
+                session.set_engine("athena").await?;
+            }
             if let Some(text) = command {
                 crate::repl::run_script(&mut session, &text).await?;
             } else if std::io::stdin().is_terminal() {
@@ -681,6 +693,7 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
         Command::Alerts {
             lake,
             mut scope,
+            engine,
             only,
             since,
             until,
@@ -699,15 +712,28 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             if since.is_none() && until.is_none() {
                 scope.days = scope.days.or(Some(30));
             }
-            let mut eopts = engine_options(Lake::open(&lake.lake)?, &scope);
-            eopts.since = since;
-            eopts.until = until;
-            let engine = Engine::new(eopts).await?;
             let opts = crate::alerts::AlertOptions {
                 only,
                 dedup_window_secs,
             };
-            let mut alerts = crate::alerts::run(&engine, &opts).await?;
+            let mut alerts = match athena_for(&engine, &scope).await? {
+                Some((athena, _)) => {
+                    if since.is_some() || until.is_some() {
+                        return Err(Error::Config(
+                            "--since/--until replay runs on the local engine; on Athena use --days"
+                                .into(),
+                        ));
+                    }
+                    crate::alerts::run_with(crate::athena::Runner::Athena(&athena), &opts).await?
+                }
+                None => {
+                    let mut eopts = engine_options(Lake::open(&lake.lake)?, &scope);
+                    eopts.since = since;
+                    eopts.until = until;
+                    let engine = Engine::new(eopts).await?;
+                    crate::alerts::run(&engine, &opts).await?
+                }
+            };
             if let Some(st) = &state {
                 alerts = crate::alerts::only_new(alerts, st)?;
             }

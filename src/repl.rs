@@ -59,6 +59,10 @@ pub const META_COMMANDS: &[(&str, &str)] = &[
     ),
     ("\\rows N", "rows shown in a table before 'N more rows'"),
     (
+        "\\engine [local|athena]",
+        "where SQL runs: the local lake or Athena (needs `sql --config F` and a tenant)",
+    ),
+    (
         "\\alerts [NAME]",
         "run the detections (or one) over the session's scope",
     ),
@@ -131,6 +135,10 @@ pub struct Session {
     pub table: TableOptions,
     out_file: Option<(PathBuf, std::fs::File)>,
     completions: Arc<RwLock<Completions>>,
+    /// The config's Athena settings (`sql --config F`), for `\engine athena`.
+    athena_cfg: Option<crate::config::IdentityActivityCenter>,
+    /// Set while `\engine athena` is on.
+    athena: Option<crate::athena::Athena>,
 }
 
 impl Session {
@@ -145,11 +153,50 @@ impl Session {
             table: TableOptions::default(),
             out_file: None,
             completions,
+            athena_cfg: None,
+            athena: None,
         })
+    }
+
+    /// Makes `\engine athena` available with this config's database, table and workgroup.
+    pub fn with_athena_config(mut self, cfg: crate::config::IdentityActivityCenter) -> Self {
+        self.athena_cfg = Some(cfg);
+        self
+    }
+
+    /// Switches the engine (`local` or `athena`).
+    pub async fn set_engine(&mut self, which: &str) -> Result<()> {
+        match which {
+            "local" => self.athena = None,
+            "athena" => {
+                let cfg = self.athena_cfg.as_ref().ok_or_else(|| {
+                    Error::Config("start the shell with `--config FILE` to use Athena".into())
+                })?;
+                let opts = crate::athena::Athena::options_from(
+                    cfg,
+                    self.base.tenant.as_deref(),
+                    self.base.days,
+                    self.base.limits.timeout,
+                )?;
+                self.athena = Some(crate::athena::Athena::new(opts).await?);
+            }
+            other => return Err(Error::Sql(format!("\\engine local|athena, not '{other}'"))),
+        }
+        Ok(())
+    }
+
+    fn runner(&self) -> crate::athena::Runner<'_> {
+        match &self.athena {
+            Some(a) => crate::athena::Runner::Athena(a),
+            None => crate::athena::Runner::Local(&self.engine),
+        }
     }
 
     async fn rebuild(&mut self) -> Result<()> {
         self.engine = Engine::new(self.base.clone()).await?;
+        if self.athena.is_some() {
+            self.set_engine("athena").await?;
+        }
         Ok(())
     }
 
@@ -185,7 +232,7 @@ impl Session {
 
     async fn run_sql(&mut self, sql: &str) -> Result<()> {
         let start = Instant::now();
-        let res = self.engine.execute(sql).await?;
+        let res = self.runner().execute(sql).await?;
         let mut buf = Vec::new();
         let mut table = self.table;
         if self.out_file.is_none() && std::io::stdout().is_terminal() {
@@ -309,6 +356,18 @@ impl Session {
                 self.rebuild().await?;
                 self.write_out(&format!("days: {d}\n"))?;
             }
+            ("\\engine", None) => {
+                let e = if self.athena.is_some() {
+                    "athena"
+                } else {
+                    "local"
+                };
+                self.write_out(&format!("engine: {e}\n"))?;
+            }
+            ("\\engine", Some(e)) => {
+                self.set_engine(e).await?;
+                self.write_out(&format!("engine: {e}\n"))?;
+            }
             ("\\rows", Some(n)) => {
                 self.table.max_rows = n
                     .parse()
@@ -319,7 +378,7 @@ impl Session {
                     only: name.map(str::to_string),
                     ..Default::default()
                 };
-                let alerts = crate::alerts::run(&self.engine, &opts).await?;
+                let alerts = crate::alerts::run_with(self.runner(), &opts).await?;
                 self.write_out(&crate::alerts::render_text(&alerts))?;
             }
             ("\\reports", _) => {
@@ -349,7 +408,7 @@ impl Session {
                         crate::saved::Catalog::new(&lake).resolve_report(n).await?
                     }
                 };
-                let result = crate::report::run(&self.engine, &r).await?;
+                let result = crate::report::run_with(self.runner(), &r).await?;
                 self.write_out(&crate::report::render_text(&result))?;
             }
             ("\\o", None) => self.out_file = None,

@@ -161,6 +161,85 @@ async fn query_runs_on_athena_typed_and_scoped() {
         .unwrap_or_default();
     assert_eq!(executions.len(), 10, "one query, then nine report queries");
 
+    // The detections run there too (moto answers each with no rows).
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(["alerts", "--engine", "athena", "--config"])
+        .arg(&cfg)
+        .args(["--tenant", "acme", "--format", "json"])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let n = athena
+        .list_query_executions()
+        .send()
+        .await
+        .unwrap()
+        .query_execution_ids
+        .unwrap_or_default()
+        .len();
+    assert_eq!(n, 10 + auditlake::catalog::detection_files().len());
+
+    // The shell switches engines with \engine; the statement then goes to Athena.
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(["sql", "--lake"])
+        .arg(dir.path().join("local-lake"))
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "--tenant",
+            "acme",
+            "-c",
+            "\\engine athena\nSELECT count(*) AS n FROM cert_create;\n\\engine",
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("engine: athena"));
+    let ids = athena
+        .list_query_executions()
+        .send()
+        .await
+        .unwrap()
+        .query_execution_ids
+        .unwrap_or_default();
+    assert_eq!(ids.len(), n + 1);
+    let mut sent_texts = Vec::new();
+    for id in &ids {
+        let q = athena
+            .get_query_execution()
+            .query_execution_id(id)
+            .send()
+            .await
+            .unwrap()
+            .query_execution
+            .unwrap()
+            .query
+            .unwrap();
+        sent_texts.push(q);
+    }
+    assert!(
+        sent_texts.iter().any(|q| q.contains("cert_create AS (")
+            && q.ends_with("SELECT count(*) AS n FROM cert_create")),
+        "the shell's statement did not reach Athena"
+    );
+
     // A query stopped on the Athena side surfaces as CANCELLED.
     let id = athena
         .start_query_execution()

@@ -182,6 +182,13 @@ pub enum Command {
         /// Print only the views.
         #[arg(long)]
         views_only: bool,
+        /// Run the statements on Athena (creating the table and views in Glue) with the
+        /// config's database, table, workgroup and s3_results; location defaults to its `s3`.
+        #[arg(long, requires = "config")]
+        apply: bool,
+        /// Config holding the `identity_activity_center:` block (for `--apply`).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run the detections of `sql/detections/` over the lake and print alerts, most severe first.
     Alerts {
@@ -962,18 +969,55 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             table,
             views,
             views_only,
+            apply,
+            config,
         } => {
-            let mut out = String::new();
+            let cfg = match &config {
+                Some(p) => Some(crate::config::IdentityActivityCenter::load(p)?),
+                None => None,
+            };
+            // With a config, its table and lake location are the defaults.
+            let table = match (&cfg, table.as_str()) {
+                (Some(c), "events") => c.table.clone().unwrap_or(table),
+                _ => table,
+            };
+            let location = location.or_else(|| cfg.as_ref().map(|c| c.s3.clone()));
+            let mut statements = Vec::new();
             if !views_only {
-                out.push_str(&crate::catalog::glue_ddl(location.as_deref(), &table));
-                out.push('\n');
+                statements.push(crate::catalog::glue_ddl(location.as_deref(), &table));
             }
             if views || views_only {
                 for v in crate::catalog::views() {
-                    out.push_str(&format!("\n{};\n", v.ddl(&table)));
+                    statements.push(v.ddl(&table));
                 }
             }
-            print!("{out}");
+            if !apply {
+                for s in &statements {
+                    println!("{};\n", s.trim().trim_end_matches(';'));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let cfg = cfg.expect("clap requires --config with --apply");
+            let opts = crate::athena::Athena::options_from(
+                &cfg,
+                Some("ddl"),
+                None,
+                std::time::Duration::from_secs(300),
+            )?;
+            let athena = crate::athena::Athena::new(opts).await?;
+            for s in &statements {
+                // One statement per execution, without comments or the trailing `;` (Athena's
+                // DDL parser takes neither well).
+                let text: String = s
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let text = text.trim().trim_end_matches(';').to_string();
+                let first = text.lines().next().unwrap_or_default().to_string();
+                athena.execute_raw(&text).await?;
+                println!("ok: {first}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

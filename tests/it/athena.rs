@@ -240,6 +240,66 @@ async fn query_runs_on_athena_typed_and_scoped() {
         "the shell's statement did not reach Athena"
     );
 
+    // `ddl --apply` creates the table and every view through Athena.
+    let before = ids.len();
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(["ddl", "--views", "--apply", "--config"])
+        .arg(&cfg)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids = athena
+        .list_query_executions()
+        .send()
+        .await
+        .unwrap()
+        .query_execution_ids
+        .unwrap_or_default();
+    let views = auditlake::catalog::views().len();
+    assert_eq!(ids.len(), before + 1 + views);
+    let mut creates = Vec::new();
+    for id in &ids[before..] {
+        let q = athena
+            .get_query_execution()
+            .query_execution_id(id)
+            .send()
+            .await
+            .unwrap()
+            .query_execution
+            .unwrap()
+            .query
+            .unwrap();
+        creates.push(q);
+    }
+    assert_eq!(
+        creates
+            .iter()
+            .filter(|q| q.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS events ("))
+            .count(),
+        1,
+        "{:?}",
+        creates.first()
+    );
+    assert!(
+        creates.iter().any(|q| q.contains("s3://lake/data/")),
+        "the config's location"
+    );
+    assert_eq!(
+        creates
+            .iter()
+            .filter(|q| q.starts_with("CREATE OR REPLACE VIEW "))
+            .count(),
+        views
+    );
+
     // A query stopped on the Athena side surfaces as CANCELLED.
     let id = athena
         .start_query_execution()

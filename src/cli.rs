@@ -781,8 +781,13 @@ async fn run_async(cli: Cli) -> Result<ExitCode> {
             };
             let s = crate::sync::sync(&src, &dst, &opts).await?;
             println!(
-                "{} partitions: fetched {} files ({} bytes), {} already present; now: auditlake sql --lake {to} --tenant {}",
-                s.partitions, s.fetched_files, s.fetched_bytes, s.skipped_files, opts.tenant
+                "{} partitions: fetched {} files ({} bytes), {} already present, {} removed (compacted at the source); now: auditlake sql --lake {to} --tenant {}",
+                s.partitions,
+                s.fetched_files,
+                s.fetched_bytes,
+                s.skipped_files,
+                s.removed_files,
+                opts.tenant
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -36,6 +36,8 @@ pub struct SyncSummary {
     pub fetched_files: usize,
     pub fetched_bytes: u64,
     pub skipped_files: usize,
+    /// Local files the source no longer has (replaced by a compaction there), removed.
+    pub removed_files: usize,
 }
 
 /// `_sync/manifest.json` in the destination: source ETag and size of every file copied, so a
@@ -132,6 +134,8 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
         ..Default::default()
     };
     let mut todo = Vec::new();
+    let wanted: std::collections::HashSet<String> =
+        files.iter().map(|m| rel(src, &m.location)).collect();
     for m in files {
         let r = rel(src, &m.location);
         let have = {
@@ -215,6 +219,38 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
         let n = r?;
         summary.fetched_files += 1;
         summary.fetched_bytes += n;
+    }
+    // Mirror: a file the source no longer lists (a compaction there replaced it) would double
+    // its rows offline. Only once everything new has arrived.
+    let mut day = opts.since;
+    while day <= until {
+        let prefix = layout::partition_prefix(dst, &opts.tenant, day);
+        let local: Vec<ObjectMeta> = dst
+            .store()
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| Error::Store {
+                path: prefix.to_string(),
+                source: e,
+            })?;
+        for m in local
+            .into_iter()
+            .filter(|m| layout::is_data_file(&m.location))
+        {
+            let r = rel(dst, &m.location);
+            if !wanted.contains(&r) {
+                dst.store()
+                    .delete(&m.location)
+                    .await
+                    .map_err(|e| Error::Store {
+                        path: r.clone(),
+                        source: e,
+                    })?;
+                summary.removed_files += 1;
+            }
+        }
+        day = day.succ_opt().expect("dates before year 262143");
     }
     Ok(summary)
 }

@@ -122,4 +122,33 @@ async fn sync_downloads_partitions_resumes_and_answers_offline() {
         assert!(!want.is_empty(), "{sql}");
         assert_eq!(common::rows(&local_engine, sql).await, want, "{sql}");
     }
+
+    // The same events land a second time on S3 (a redelivery beyond the dedup window), and
+    // compaction there keeps one row per uid. A new sync mirrors it: the replaced files go.
+    let count =
+        "SELECT count(*), count(DISTINCT uid) FROM events WHERE event_date >= DATE '2024-03-21'";
+    let before = common::rows(&s3_engine, count).await;
+    common::ingest(&s3, "acme", &[common::fixture("lake/acme.ndjson")]).await;
+    assert_ne!(
+        common::rows(&s3_engine, count).await,
+        before,
+        "duplicates visible"
+    );
+    for d in ["2024-03-21", "2024-03-22"] {
+        let date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let c = auditlake::lake::compact::compact_partition(&s3, "acme", date, 2)
+            .await
+            .unwrap();
+        assert_eq!((c.files_before, c.files_after), (2, 1), "{c:?}");
+        assert_eq!(c.duplicates_removed * 2, c.rows_before, "{c:?}");
+    }
+    assert_eq!(common::rows(&s3_engine, count).await, before);
+    let third = sync(&s3, &local, &o).await.unwrap();
+    assert_eq!(
+        (third.fetched_files, third.removed_files),
+        (2, 2),
+        "{third:?}"
+    );
+    let local_engine = common::engine(&local, Some("acme")).await;
+    assert_eq!(common::rows(&local_engine, count).await, before);
 }

@@ -347,6 +347,42 @@ fn everything_we_send_to_athena_is_trino_sql() {
         write(&format!("detection_{name}"), text);
     }
     assert!(n > 50, "{n} statements");
+    // Function names: each must be one Trino (Athena engine v3) has, so a DataFusion-only
+    // function (`string_agg`, `array_length`, `to_timestamp`, …) cannot creep into shared SQL.
+    let mut unknown = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let stmts = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+            &datafusion::sql::sqlparser::dialect::GenericDialect {},
+            &text,
+        )
+        .unwrap();
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(&stmts, |e| {
+            // A bare keyword such as `user` parses as a niladic function; it is a column here.
+            if let datafusion::sql::sqlparser::ast::Expr::Function(f) = e
+                && !matches!(
+                    f.args,
+                    datafusion::sql::sqlparser::ast::FunctionArguments::None
+                )
+            {
+                let name = f.name.to_string().to_ascii_lowercase();
+                seen.insert(name.clone());
+                if !TRINO_FUNCTIONS.contains(&name.as_str()) {
+                    unknown.insert(name);
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    assert!(unknown.is_empty(), "not Trino functions: {unknown:?}");
+    for f in [
+        "json_extract_scalar",
+        "from_iso8601_timestamp",
+        "great_circle_distance",
+    ] {
+        assert!(seen.contains(f), "{f} not seen: {seen:?}");
+    }
     let out = Command::new(common::python())
         .arg(common::repo().join("scripts/check_sql.py"))
         .arg(dir.path())
@@ -359,3 +395,157 @@ fn everything_we_send_to_athena_is_trino_sql() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Trino's functions (Athena engine v3) that shared SQL may use: aggregates, window functions,
+/// JSON, date/time, string, array/map, math, geospatial distance and conditional forms.
+const TRINO_FUNCTIONS: &[&str] = &[
+    // aggregate
+    "count",
+    "count_if",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "min_by",
+    "max_by",
+    "arbitrary",
+    "any_value",
+    "array_agg",
+    "map_agg",
+    "approx_distinct",
+    "approx_percentile",
+    "bool_and",
+    "bool_or",
+    "every",
+    "listagg",
+    "stddev",
+    "variance",
+    "histogram",
+    "checksum",
+    // window
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    // conditional and casts
+    "coalesce",
+    "nullif",
+    "if",
+    "try",
+    "try_cast",
+    "greatest",
+    "least",
+    "typeof",
+    // json
+    "json_extract",
+    "json_extract_scalar",
+    "json_parse",
+    "json_format",
+    "json_size",
+    "json_array_contains",
+    "json_array_length",
+    "json_array_get",
+    "is_json_scalar",
+    // date and time
+    "date",
+    "date_add",
+    "date_diff",
+    "date_trunc",
+    "date_format",
+    "date_parse",
+    "from_iso8601_timestamp",
+    "from_iso8601_date",
+    "to_iso8601",
+    "from_unixtime",
+    "to_unixtime",
+    "current_date",
+    "current_timestamp",
+    "now",
+    "day",
+    "day_of_week",
+    "dow",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "week",
+    "format_datetime",
+    "parse_datetime",
+    "at_timezone",
+    "with_timezone",
+    "last_day_of_month",
+    // string
+    "lower",
+    "upper",
+    "length",
+    "substr",
+    "substring",
+    "concat",
+    "concat_ws",
+    "replace",
+    "split",
+    "split_part",
+    "strpos",
+    "position",
+    "starts_with",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "lpad",
+    "rpad",
+    "reverse",
+    "regexp_like",
+    "regexp_extract",
+    "regexp_extract_all",
+    "regexp_replace",
+    "regexp_split",
+    "url_extract_host",
+    "url_extract_path",
+    "url_extract_parameter",
+    "url_extract_query",
+    "url_extract_protocol",
+    "url_extract_port",
+    "to_hex",
+    "from_hex",
+    "md5",
+    "sha256",
+    "format",
+    // array and map
+    "cardinality",
+    "contains",
+    "element_at",
+    "array_join",
+    "array_distinct",
+    "array_sort",
+    "array_position",
+    "array_max",
+    "array_min",
+    "arrays_overlap",
+    "filter",
+    "transform",
+    "sequence",
+    "slice",
+    "flatten",
+    "map_keys",
+    "map_values",
+    "zip",
+    // math and geo
+    "abs",
+    "ceil",
+    "ceiling",
+    "floor",
+    "round",
+    "power",
+    "sqrt",
+    "ln",
+    "log10",
+    "mod",
+    "great_circle_distance",
+];

@@ -8,8 +8,10 @@ n="${1:-100000}"
 per_msg="${PER_MSG:-100}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake-target}"
 py="$(bash scripts/python-env.sh)"
-cargo build --profile bench --bin auditlake >&2
-bin="$CARGO_TARGET_DIR/release/auditlake"
+# AUDITLAKE_BIN: an already-built binary (skips the build, whose feature set differs from a
+# `cargo bench` build's and may recompile DataFusion).
+if [ -z "${AUDITLAKE_BIN:-}" ]; then cargo build --profile bench --bin auditlake >&2; fi
+bin="${AUDITLAKE_BIN:-$CARGO_TARGET_DIR/release/auditlake}"
 work="$(mktemp -d)"
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -58,7 +60,7 @@ moto_cpu0=$(cpu $moto)
 cons=$!
 t2=$(date +%s.%N)
 while true; do
-  w=$(curl -s "127.0.0.1:$mport/metrics" | awk '/^auditlake_consume_events_written_total/ {print $2}')
+  w=$(curl -s "127.0.0.1:$mport/metrics" | awk '/^auditlake_consume_events_written_total/ {print $2}' || true)
   [ "${w:-0}" -ge "$n" ] && break
   sleep 0.1
 done

@@ -156,7 +156,7 @@ fn main() {
         );
         assert_eq!(f_rows, rows, "both sides must see the same result");
         let mb = |b: u64, s: f64| b as f64 / 1e6 / s;
-        println!("result: {rows} rows ({events} events × {k}), 7 columns, 2 engine threads");
+        println!("result: {rows} rows ({n} events × {k}), 7 columns, 2 engine threads");
         println!(
             "in-process     {local_secs:7.2} s  {:>11.0} rows/s  {:7.1} MB/s",
             rows as f64 / local_secs,

@@ -445,6 +445,12 @@ async fn lead(
                 flush(ctx, lease, dedup, &mut batch, &mut touched).await;
             }
         }
+        // A flush renews the lease first; when that found it taken over, stop leading (the
+        // batch was not written and its messages come back to the new leader).
+        if !lease.valid_for(Duration::ZERO) {
+            let _ = stop_tx.send(true);
+            break Stint::LostLease;
+        }
     };
     // Receivers hold no messages of ours once stopped; abort any still long-polling (what
     // they would receive becomes visible again after the visibility timeout).

@@ -5,14 +5,13 @@
 //! `cargo bench --bench flight` (env: `AUDITLAKE_BENCH_EVENTS`, default 1 M demo events; the
 //! query repeats them to reach `AUDITLAKE_BENCH_ROWS`, default 10 M rows).
 
-use std::sync::Arc;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
 use arrow::array::Array;
-use auditlake::demo::{DemoSources, DemoSpec};
 use auditlake::engine::{Engine, EngineOptions};
-use auditlake::ingest::{Chunk, IngestOptions};
-use auditlake::lake::Lake;
 use futures::StreamExt;
 
 fn env_num(k: &str, default: u64) -> u64 {
@@ -20,42 +19,6 @@ fn env_num(k: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn lake(n: u64) -> (tempfile::TempDir, Lake) {
-    let spec = DemoSpec {
-        seed: 1,
-        start: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
-        days: 30,
-        events_per_day: (n / 30) as u32,
-        sources: DemoSources::TeleportOnly,
-    };
-    let mut lines = Vec::with_capacity(n as usize);
-    auditlake::demo::generate(&spec, &mut |_t, line| lines.push(line.to_string()));
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-    let opts = IngestOptions {
-        tenant: "bench".into(),
-        threads: 2,
-        ..Default::default()
-    };
-    auditlake::ingest::run(&lake, opts, move |tx| {
-        for (i, chunk) in lines.chunks(4096).enumerate() {
-            let c = Chunk {
-                tenant: Arc::from("bench"),
-                input: Arc::from("bench"),
-                first_line: (i * 4096) as u64,
-                lines: chunk.to_vec(),
-            };
-            if tx.send(c).is_err() {
-                break;
-            }
-        }
-        Ok(0)
-    })
-    .await
-    .unwrap();
-    (dir, lake)
 }
 
 fn python() -> String {
@@ -95,7 +58,7 @@ fn main() {
     rt.block_on(async {
         let events = env_num("AUDITLAKE_BENCH_EVENTS", 1_000_000);
         let want_rows = env_num("AUDITLAKE_BENCH_ROWS", 10_000_000);
-        let (dir, lake) = lake(events).await;
+        let (dir, lake) = common::demo_lake(events).await;
         let mut opts = EngineOptions::new(lake.clone());
         opts.tenant = Some("bench".into());
         opts.threads = 2;

@@ -49,6 +49,25 @@ struct Manifest {
     files: BTreeMap<String, (u64, Option<String>)>,
 }
 
+/// Every object of one partition of a lake, with the partition's prefix.
+async fn list_partition(
+    lake: &Lake,
+    tenant: &str,
+    day: chrono::NaiveDate,
+) -> Result<(Path, Vec<ObjectMeta>)> {
+    let prefix = layout::partition_prefix(lake, tenant, day);
+    let metas = lake
+        .store()
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::Store {
+            path: prefix.to_string(),
+            source: e,
+        })?;
+    Ok((prefix, metas))
+}
+
 fn rel(src: &Lake, p: &Path) -> String {
     let root: Vec<String> = src.root().parts().map(|x| x.as_ref().to_string()).collect();
     let parts: Vec<String> = p.parts().map(|x| x.as_ref().to_string()).collect();
@@ -105,16 +124,7 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
     let mut partitions = 0;
     let mut day = opts.since;
     while day <= until {
-        let prefix = layout::partition_prefix(src, &opts.tenant, day);
-        let metas: Vec<ObjectMeta> = src
-            .store()
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| Error::Store {
-                path: prefix.to_string(),
-                source: e,
-            })?;
+        let (prefix, metas) = list_partition(src, &opts.tenant, day).await?;
         // Only the files a reader would read: a compaction in progress shows one side.
         let metas = crate::lake::compact::live_files(src.store().as_ref(), metas)
             .await
@@ -224,16 +234,7 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
     // its rows offline. Only once everything new has arrived.
     let mut day = opts.since;
     while day <= until {
-        let prefix = layout::partition_prefix(dst, &opts.tenant, day);
-        let local: Vec<ObjectMeta> = dst
-            .store()
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| Error::Store {
-                path: prefix.to_string(),
-                source: e,
-            })?;
+        let (_, local) = list_partition(dst, &opts.tenant, day).await?;
         for m in local
             .into_iter()
             .filter(|m| layout::is_data_file(&m.location))

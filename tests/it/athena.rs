@@ -24,6 +24,42 @@ fn post_json(endpoint: &str, path: &str, body: &str) {
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
 }
 
+/// The binary with the AWS environment pointing at moto.
+fn aws_cmd(moto: &Moto) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_auditlake"));
+    c.env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    c
+}
+
+/// Ids of every query moto's Athena was sent, oldest first.
+async fn executions(athena: &aws_sdk_athena::Client) -> Vec<String> {
+    athena
+        .list_query_executions()
+        .send()
+        .await
+        .unwrap()
+        .query_execution_ids
+        .unwrap_or_default()
+}
+
+/// The text Athena received for one execution.
+async fn sent_text(athena: &aws_sdk_athena::Client, id: &str) -> String {
+    athena
+        .get_query_execution()
+        .query_execution_id(id)
+        .send()
+        .await
+        .unwrap()
+        .query_execution
+        .unwrap()
+        .query
+        .unwrap()
+}
+
 async fn client(moto: &Moto) -> aws_sdk_athena::Client {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto.endpoint)
@@ -76,14 +112,10 @@ async fn query_runs_on_athena_typed_and_scoped() {
     )
     .unwrap();
     let sql = "SELECT event_date, user, COUNT(*) AS count FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date";
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+    let out = aws_cmd(&moto)
         .args(["query", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--days", "7", "--format", "json", sql])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();
     assert!(
@@ -103,13 +135,7 @@ async fn query_runs_on_athena_typed_and_scoped() {
 
     // What reached Athena: the tenant and days in the `events` CTE, the view as a CTE.
     let athena = client(&moto).await;
-    let ids = athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default();
+    let ids = executions(&athena).await;
     assert_eq!(ids.len(), 1);
     let exec = athena
         .get_query_execution()
@@ -133,15 +159,10 @@ async fn query_runs_on_athena_typed_and_scoped() {
 
     // The Privileged Access Report runs there too: nine queries, Teleport's result shape.
     moto.create_bucket("lake");
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+    let out = aws_cmd(&moto)
         .args(["report", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--format", "json"])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();
     assert!(
@@ -152,24 +173,18 @@ async fn query_runs_on_athena_typed_and_scoped() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["results"].as_array().map(Vec::len), Some(9), "{r}");
     assert_eq!(r["days"], 30);
-    let executions = athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default();
-    assert_eq!(executions.len(), 10, "one query, then nine report queries");
+    let after_report = executions(&athena).await;
+    assert_eq!(
+        after_report.len(),
+        10,
+        "one query, then nine report queries"
+    );
 
     // The detections run there too (moto answers each with no rows).
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+    let out = aws_cmd(&moto)
         .args(["alerts", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--format", "json"])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();
     assert!(
@@ -178,18 +193,11 @@ async fn query_runs_on_athena_typed_and_scoped() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
-    let n = athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default()
-        .len();
+    let n = executions(&athena).await.len();
     assert_eq!(n, 10 + auditlake::catalog::detection_files().len());
 
     // The shell switches engines with \engine; the statement then goes to Athena.
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+    let out = aws_cmd(&moto)
         .args(["sql", "--lake"])
         .arg(dir.path().join("local-lake"))
         .arg("--config")
@@ -200,10 +208,6 @@ async fn query_runs_on_athena_typed_and_scoped() {
             "-c",
             "\\engine athena\nSELECT count(*) AS n FROM cert_create;\n\\engine",
         ])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();
     assert!(
@@ -212,26 +216,11 @@ async fn query_runs_on_athena_typed_and_scoped() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("engine: athena"));
-    let ids = athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default();
+    let ids = executions(&athena).await;
     assert_eq!(ids.len(), n + 1);
     let mut sent_texts = Vec::new();
     for id in &ids {
-        let q = athena
-            .get_query_execution()
-            .query_execution_id(id)
-            .send()
-            .await
-            .unwrap()
-            .query_execution
-            .unwrap()
-            .query
-            .unwrap();
+        let q = sent_text(&athena, id).await;
         sent_texts.push(q);
     }
     assert!(
@@ -242,13 +231,9 @@ async fn query_runs_on_athena_typed_and_scoped() {
 
     // `ddl --apply` creates the table and every view through Athena.
     let before = ids.len();
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+    let out = aws_cmd(&moto)
         .args(["ddl", "--views", "--apply", "--config"])
         .arg(&cfg)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();
     assert!(
@@ -256,27 +241,12 @@ async fn query_runs_on_athena_typed_and_scoped() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ids = athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default();
+    let ids = executions(&athena).await;
     let views = auditlake::catalog::views().len();
     assert_eq!(ids.len(), before + 1 + views);
     let mut creates = Vec::new();
     for id in &ids[before..] {
-        let q = athena
-            .get_query_execution()
-            .query_execution_id(id)
-            .send()
-            .await
-            .unwrap()
-            .query_execution
-            .unwrap()
-            .query
-            .unwrap();
+        let q = sent_text(&athena, id).await;
         creates.push(q);
     }
     assert_eq!(

@@ -131,10 +131,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
             ));
         }
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
@@ -266,6 +263,8 @@ identity_activity_center:
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("5 parsecs").is_err());
+        // Out of range is an error, not a panic.
+        assert!(parse_duration("99999999999999999999999999h").is_err());
         let text = format!("{SEED}  batch_max_interval: 5x\n");
         assert!(
             IdentityActivityCenter::parse(&text)

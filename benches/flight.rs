@@ -11,7 +11,7 @@ mod common;
 use std::time::Instant;
 
 use arrow::array::Array;
-use auditlake::engine::{Engine, EngineOptions};
+use auditlake::query::engine::{Engine, EngineOptions};
 use futures::StreamExt;
 
 fn env_num(k: &str, default: u64) -> u64 {
@@ -96,11 +96,11 @@ fn main() {
 
         // Over Flight SQL, to the ADBC driver.
         let tokens = dir.path().join("tokens.yaml");
-        let token = auditlake::flight::add_token(&tokens, "bench", "bench", None).unwrap();
+        let token = auditlake::faces::flight::add_token(&tokens, "bench", "bench", None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = auditlake::flight::AuditFlight::new(lake, opts, tokens);
-        tokio::spawn(auditlake::flight::serve(server, listener, None));
+        let server = auditlake::faces::flight::AuditFlight::new(lake, opts, tokens);
+        tokio::spawn(auditlake::faces::flight::serve(server, listener, None, std::future::pending()));
         let out = tokio::process::Command::new(python())
             .args(["-c", CLIENT, &format!("grpc://{addr}"), &token, &sql])
             .output()

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use auditlake::demo::{DemoSources, DemoSpec};
-use auditlake::enrich::GeoIp;
+use auditlake::ingest::enrich::GeoIp;
 use auditlake::ingest::{Chunk, IngestOptions};
 use auditlake::lake::Lake;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -29,7 +29,8 @@ fn bench_ingest(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let lines = Arc::new(events(n));
-    let geo = Arc::new(GeoIp::from_bytes(auditlake::demo_cli::FIXTURE_GEOIP.to_vec()).unwrap());
+    let geo =
+        Arc::new(GeoIp::from_bytes(auditlake::faces::cli::demo::FIXTURE_GEOIP.to_vec()).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use auditlake::engine::{Engine, EngineOptions};
+use auditlake::query::engine::{Engine, EngineOptions};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
 
@@ -26,7 +26,7 @@ fn bench_report(c: &mut Criterion) {
     opts.tenant = Some("bench".into());
     opts.threads = 2;
     let engine = Arc::new(rt.block_on(Engine::new(opts)).unwrap());
-    let report = auditlake::report::builtin();
+    let report = auditlake::analysis::report::builtin();
     let mut g = c.benchmark_group("query");
     g.sample_size(10);
     g.bench_function(format!("nine_report_queries_{n}_events_2_threads"), |b| {

@@ -86,7 +86,7 @@ fn yes() -> bool {
     true
 }
 fn default_tenant() -> String {
-    "default".into()
+    crate::tenant::DEFAULT.into()
 }
 fn default_batch_items() -> usize {
     20_000
@@ -158,6 +158,7 @@ impl IdentityActivityCenter {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            op: "read",
             path: path.into(),
             source: e,
         })?;
@@ -181,11 +182,8 @@ impl IdentityActivityCenter {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
-        if !crate::lake::layout::valid_tenant(&self.tenant) {
-            return Err(format!(
-                "tenant {:?}: letters, digits, '-', '_', '.' only",
-                self.tenant
-            ));
+        if !crate::tenant::valid(&self.tenant) {
+            return Err(crate::tenant::refusal(&self.tenant));
         }
         if self.batch_max_items == 0 {
             return Err("batch_max_items must be at least 1".into());

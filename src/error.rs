@@ -34,8 +34,10 @@ pub enum Error {
         source: object_store::Error,
     },
 
-    #[error("cannot read '{path}'")]
+    /// A local file operation failed; `op` says which (`read`, `write`, `create`, …).
+    #[error("cannot {op} '{path}'")]
     Io {
+        op: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -77,6 +79,22 @@ pub enum Error {
     #[error("SQS {op} failed: {message}")]
     Sqs { op: &'static str, message: String },
 
+    /// JSON that could not be read or written; `what` names it in the user's terms.
+    #[error("cannot encode or decode {what} as JSON")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// YAML that could not be read or written.
+    #[error("cannot encode or decode {what} as YAML")]
+    Yaml {
+        what: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+
     #[error("{0}")]
     Other(String),
 }
@@ -109,7 +127,25 @@ impl Error {
             }
             Error::Io { .. } | Error::GeoIp { .. } | Error::Sqs { .. } => ErrorKind::Unavailable,
             Error::DataFusion(e) => datafusion_kind(e),
+            Error::Json { .. } | Error::Yaml { .. } => ErrorKind::InvalidInput,
             Error::Parquet { .. } | Error::Arrow(_) | Error::Other(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A failed file operation: `Error::io("write", path, e)` reads "cannot write 'path'".
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A JSON encode/decode failure of `what`.
+    pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
+        Error::Json {
+            what: what.into(),
+            source,
         }
     }
 
@@ -130,11 +166,25 @@ fn datafusion_kind(e: &datafusion::error::DataFusionError) -> ErrorKind {
         }
         D::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
         D::ObjectStore(_) | D::IoError(_) => ErrorKind::Unavailable,
-        D::Execution(msg) if msg.starts_with(crate::engine::LIMIT_PREFIX) => {
+        D::External(e) if e.downcast_ref::<LimitExceeded>().is_some() => {
             ErrorKind::ResourceExhausted
         }
         D::Execution(_) => ErrorKind::InvalidInput,
         _ => ErrorKind::Internal,
+    }
+}
+
+/// A guardrail (bytes scanned, deadline) tripped inside query execution. It travels through
+/// DataFusion as `DataFusionError::External(Box<LimitExceeded>)` and is recognised by type, not
+/// by message text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LimitExceeded(pub String);
+
+impl LimitExceeded {
+    /// As the DataFusion error an operator returns.
+    pub fn into_datafusion(self) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::External(Box::new(self))
     }
 }
 

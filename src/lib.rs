@@ -1,27 +1,21 @@
-//! auditlake: an audit-log lake for security teams — sources in, Athena-compatible Parquet out,
-//! queried through one engine by every face (CLI, REPL, Flight SQL, reports, alerts).
+//! auditlake: an audit-log lake for security teams. The modules follow the data flow — core
+//! types at the root, then `ingest → lake`, `lake → query → analysis → faces` — and imports
+//! only ever point down that list (`tests/it/shape.rs` proves it).
 
-pub mod alerts;
-pub mod athena;
-pub mod catalog;
-pub mod cli;
+// Core: shared by every stage.
+pub mod aws;
 pub mod config;
-pub mod consume;
-pub mod demo;
-pub mod demo_cli;
-pub mod doctor;
-pub mod engine;
-pub mod enrich;
 pub mod error;
-pub mod flight;
-pub mod html;
+pub mod schema;
+pub mod tenant;
+
+// Stages, in flow order.
+pub mod analysis;
 pub mod ingest;
 pub mod lake;
-pub mod output;
-pub mod repl;
-pub mod report;
-pub mod saved;
-pub mod schema;
-pub mod source;
-pub mod sync;
-pub mod udf;
+pub mod query;
+
+// Who uses the stages: people and programs, operators, and the demo.
+pub mod demo;
+pub mod faces;
+pub mod ops;

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = auditlake::cli::Cli::parse();
-    auditlake::cli::init_tracing(cli.verbose);
-    match auditlake::cli::run(cli) {
+    let cli = auditlake::faces::cli::Cli::parse();
+    auditlake::faces::cli::init_tracing(cli.verbose);
+    match auditlake::faces::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", e.chain("\n  caused by: "));
-            ExitCode::from(auditlake::cli::exit_code(&e))
+            ExitCode::from(auditlake::faces::cli::exit_code(&e))
         }
     }
 }

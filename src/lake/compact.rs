@@ -1,12 +1,5 @@
-//! Compaction: a partition's small files → well-sized sorted files with one row per `uid`, and
-//! the listing rule every reader applies so the switch is atomic.
-//!
-//! Object stores have no multi-object rename, so the switch is a tombstone: compaction first
-//! puts `_compact-{id}.json` = `{"by": [new files], "replaces": [old files]}`, then the new
-//! files, then deletes the old files and the tombstone. A reader that lists the partition
-//! applies each tombstone: when every `by` file is present it skips the `replaces` files,
-//! otherwise it skips the `by` files already present. So readers see either the old files or
-//! the new ones — the moment of the switch is the PUT of the last new file — never both.
+//! Compaction: a partition's small files → well-sized sorted files with one row per `uid`. The
+//! switch readers see is the tombstone protocol of [`super::listing`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -17,83 +10,17 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::listing::{TOMBSTONE_PREFIX, Tombstone, is_tombstone, live_files, name, read_tombstone};
 use super::writer::{self, WriterOptions};
 use super::{Lake, layout};
 use crate::error::{Error, Result};
 use crate::schema;
 
-/// Tombstone file name prefix; `is_data_file` ignores names starting with `_`.
-pub const TOMBSTONE_PREFIX: &str = "_compact-";
-
 /// Rows per compacted file: large enough for few files a day, small enough to encode in
 /// bounded memory.
 pub const TARGET_ROWS: usize = 2_000_000;
-
-/// A tombstone of an in-progress (or crashed) compaction.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Tombstone {
-    /// File names (not paths) of the compacted files.
-    pub by: Vec<String>,
-    /// File names this compaction replaces.
-    pub replaces: Vec<String>,
-}
-
-fn is_tombstone(p: &Path) -> bool {
-    p.filename()
-        .is_some_and(|f| f.starts_with(TOMBSTONE_PREFIX) && f.ends_with(".json"))
-}
-
-fn name(p: &Path) -> String {
-    p.filename().unwrap_or_default().to_string()
-}
-
-async fn read_tombstone(store: &dyn ObjectStore, p: &Path) -> object_store::Result<Tombstone> {
-    let bytes = store.get(p).await?.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|e| object_store::Error::Generic {
-        store: "auditlake",
-        source: format!("tombstone {p}: {e}").into(),
-    })
-}
-
-/// The data files a reader should read from one partition's listing (see the module doc).
-/// Costs one small GET per tombstone, and tombstones exist only while a compaction runs.
-pub async fn live_files(
-    store: &dyn ObjectStore,
-    metas: Vec<ObjectMeta>,
-) -> object_store::Result<Vec<ObjectMeta>> {
-    let tombstones: Vec<&ObjectMeta> = metas.iter().filter(|m| is_tombstone(&m.location)).collect();
-    if tombstones.is_empty() {
-        return Ok(metas
-            .into_iter()
-            .filter(|m| layout::is_data_file(&m.location))
-            .collect());
-    }
-    let present: HashSet<String> = metas
-        .iter()
-        .filter(|m| layout::is_data_file(&m.location))
-        .map(|m| name(&m.location))
-        .collect();
-    let mut hidden: HashSet<String> = HashSet::new();
-    for t in tombstones {
-        let t = match read_tombstone(store, &t.location).await {
-            Ok(t) => t,
-            // Deleted between list and get: the compaction finished; its old files are gone too.
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        if t.by.iter().all(|b| present.contains(b)) {
-            hidden.extend(t.replaces);
-        } else {
-            hidden.extend(t.by);
-        }
-    }
-    Ok(metas
-        .into_iter()
-        .filter(|m| layout::is_data_file(&m.location) && !hidden.contains(&name(&m.location)))
-        .collect())
-}
 
 /// What compacting one partition did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -249,7 +176,7 @@ pub async fn compact_partition(
     let tomb_path = prefix
         .clone()
         .join(format!("{TOMBSTONE_PREFIX}{}.json", uuid::Uuid::now_v7()));
-    let body = serde_json::to_vec(&tomb).map_err(|e| Error::Other(e.to_string()))?;
+    let body = serde_json::to_vec(&tomb).map_err(|e| Error::json("a compaction tombstone", e))?;
     store
         .put(&tomb_path, PutPayload::from(body))
         .await
@@ -333,7 +260,7 @@ pub async fn partitions(
         None => dirs(layout::data_prefix(lake)).await?,
     };
     let mut out = Vec::new();
-    for t in tenants.into_iter().filter(|t| layout::valid_tenant(t)) {
+    for t in tenants.into_iter().filter(|t| crate::tenant::valid(t)) {
         for d in dirs(layout::tenant_prefix(lake, &t)).await? {
             if let Some(day) = layout::parse_date(&d)
                 && date.is_none_or(|want| want == day)

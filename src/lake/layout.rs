@@ -9,18 +9,6 @@ use super::Lake;
 /// Top directory of the partitions, under the lake root.
 pub const DATA_DIR: &str = "data";
 
-/// Is `tenant` usable as one path segment that Athena's injected projection can also name?
-/// Letters, digits, `-`, `_` and `.` only, so a tenant can never escape its directory.
-pub fn valid_tenant(tenant: &str) -> bool {
-    !tenant.is_empty()
-        && tenant.len() <= 128
-        && tenant != "."
-        && tenant != ".."
-        && tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 /// `data/`
 pub fn data_prefix(lake: &Lake) -> Path {
     lake.path(DATA_DIR)
@@ -65,10 +53,10 @@ mod tests {
 
     #[test]
     fn tenants_cannot_escape() {
-        assert!(valid_tenant("acme"));
-        assert!(valid_tenant("acme-prod_2.eu"));
+        assert!(crate::tenant::valid("acme"));
+        assert!(crate::tenant::valid("acme-prod_2.eu"));
         for bad in ["", "..", ".", "a/b", "a b", "ü", "a\\b"] {
-            assert!(!valid_tenant(bad), "{bad:?} accepted");
+            assert!(!crate::tenant::valid(bad), "{bad:?} accepted");
         }
     }
 

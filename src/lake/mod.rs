@@ -3,7 +3,9 @@
 
 pub mod compact;
 pub mod layout;
-pub mod table;
+pub mod listing;
+pub mod store;
+pub mod sync;
 pub mod writer;
 
 use std::sync::Arc;
@@ -81,10 +83,12 @@ impl Lake {
                 _ => dir,
             };
             std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                op: "create",
                 path: dir.into(),
                 source: e,
             })?;
             let abs = std::fs::canonicalize(dir).map_err(|e| Error::Io {
+                op: "resolve",
                 path: dir.into(),
                 source: e,
             })?;

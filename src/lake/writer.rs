@@ -15,8 +15,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::{Lake, layout};
-use crate::enrich::GeoProvenance;
 use crate::error::{Error, Result};
+use crate::ingest::enrich::GeoProvenance;
 use crate::schema::{self, RowBatchBuilder};
 
 /// Rows per row group. Smaller than parquet's default (1 M) so that, with rows sorted by

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use auditlake::athena::{Athena, AthenaOptions};
+use auditlake::query::athena::{Athena, AthenaOptions};
 
 use crate::common::{self, Moto};
 
@@ -194,7 +194,7 @@ async fn query_runs_on_athena_typed_and_scoped() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     let n = executions(&athena).await.len();
-    assert_eq!(n, 10 + auditlake::catalog::detection_files().len());
+    assert_eq!(n, 10 + auditlake::query::views::detection_files().len());
 
     // The shell switches engines with \engine; the statement then goes to Athena.
     let out = aws_cmd(&moto)
@@ -242,7 +242,7 @@ async fn query_runs_on_athena_typed_and_scoped() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ids = executions(&athena).await;
-    let views = auditlake::catalog::views().len();
+    let views = auditlake::query::views::views().len();
     assert_eq!(ids.len(), before + 1 + views);
     let mut creates = Vec::new();
     for id in &ids[before..] {
@@ -299,21 +299,21 @@ fn everything_we_send_to_athena_is_trino_sql() {
     let dir = tempfile::tempdir().unwrap();
     let mut n = 0;
     let mut write = |name: &str, sql: &str| {
-        let wrapped =
-            auditlake::athena::wrap_sql(sql, &opts()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let wrapped = auditlake::query::athena::wrap_sql(sql, &opts())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         std::fs::write(dir.path().join(format!("{name}.sql")), wrapped).unwrap();
         n += 1;
     };
-    for v in auditlake::catalog::views() {
+    for v in auditlake::query::views::views() {
         write(
             &format!("view_{}", v.name),
             &format!("SELECT * FROM {}", v.name),
         );
     }
-    for q in auditlake::report::builtin().queries {
+    for q in auditlake::analysis::report::builtin().queries {
         write(&format!("report_{}", q.name), &q.sql);
     }
-    for (name, text) in auditlake::catalog::detection_files() {
+    for (name, text) in auditlake::query::views::detection_files() {
         write(&format!("detection_{name}"), text);
     }
     assert!(n > 50, "{n} statements");

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use auditlake::engine::{Engine, EngineOptions};
 use auditlake::ingest::{IngestOptions, Input};
 use auditlake::lake::Lake;
+use auditlake::query::engine::{Engine, EngineOptions};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,7 +67,7 @@ pub async fn rows(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
                 b.columns()
                     .iter()
                     .map(|c| {
-                        auditlake::output::cell_text(c, r)
+                        auditlake::faces::output::cell_text(c, r)
                             .unwrap()
                             .unwrap_or_else(|| "NULL".into())
                     })

@@ -285,7 +285,7 @@ async fn report_actions_enforce_verbs() {
     ] {
         file.push_str(&format!(
             "- name: {name}\n  tenant: acme\n  sha256: {}\n  rules: {rules}\n",
-            auditlake::flight::sha256_hex(tok)
+            auditlake::faces::flight::sha256_hex(tok)
         ));
     }
     std::fs::write(&tokens, file).unwrap();

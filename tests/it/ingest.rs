@@ -152,7 +152,8 @@ async fn geoip_enrichment_and_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
     let geo =
-        auditlake::enrich::GeoIp::open(&common::fixture("geoip/auditlake-test-city.mmdb")).unwrap();
+        auditlake::ingest::enrich::GeoIp::open(&common::fixture("geoip/auditlake-test-city.mmdb"))
+            .unwrap();
     let cities: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(common::fixture("geoip/cities.json")).unwrap(),
     )

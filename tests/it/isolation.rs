@@ -52,7 +52,7 @@ async fn scoped_engine_never_sees_another_tenant() {
                 for b in &res.batches {
                     for r in 0..b.num_rows() {
                         for c in b.columns() {
-                            let cell = auditlake::output::cell_text(c, r)
+                            let cell = auditlake::faces::output::cell_text(c, r)
                                 .unwrap()
                                 .unwrap_or_default();
                             assert!(
@@ -86,7 +86,7 @@ async fn scoped_engine_never_sees_another_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_tenant_is_refused() {
     let (_dir, lake) = common::fixture_lake().await;
-    let mut o = auditlake::engine::EngineOptions::new(lake);
+    let mut o = auditlake::query::engine::EngineOptions::new(lake);
     o.tenant = Some("../globex".into());
-    assert!(auditlake::engine::Engine::new(o).await.is_err());
+    assert!(auditlake::query::engine::Engine::new(o).await.is_err());
 }

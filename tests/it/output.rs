@@ -1,7 +1,7 @@
 //! Snapshot tests of every output format over one fixture query (timings scrubbed).
 
 use crate::common;
-use auditlake::output::{self, Format, TableOptions};
+use auditlake::faces::output::{self, Format, TableOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_snapshot() {

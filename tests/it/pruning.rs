@@ -83,9 +83,9 @@ async fn days_scope_limits_partitions() {
     let f = dir.path().join("in.ndjson");
     std::fs::write(&f, lines).unwrap();
     common::ingest(&lake, "acme", &[f]).await;
-    let mut o = auditlake::engine::EngineOptions::new(lake.clone());
+    let mut o = auditlake::query::engine::EngineOptions::new(lake.clone());
     o.days = Some(7);
-    let engine = auditlake::engine::Engine::new(o).await.unwrap();
+    let engine = auditlake::query::engine::Engine::new(o).await.unwrap();
     let r = engine.execute("SELECT count(*) FROM events").await.unwrap();
     assert_eq!(r.stats.partitions_total, 1);
     assert_eq!(
@@ -97,9 +97,9 @@ async fn days_scope_limits_partitions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_scanned_cutoff_stops_the_query() {
     let (_dir, lake) = common::fixture_lake().await;
-    let mut o = auditlake::engine::EngineOptions::new(lake.clone());
+    let mut o = auditlake::query::engine::EngineOptions::new(lake.clone());
     o.limits.max_bytes_scanned = 100;
-    let engine = auditlake::engine::Engine::new(o).await.unwrap();
+    let engine = auditlake::query::engine::Engine::new(o).await.unwrap();
     let err = engine
         .execute("SELECT max(event_data) FROM events")
         .await

@@ -173,7 +173,7 @@ async fn saved_queries_and_reports_live_in_the_lake() {
     );
     assert!(!dir.path().join("_catalog/queries/bad.yaml").exists());
     // Built-in names cannot be taken or removed.
-    let builtin = auditlake::report::builtin();
+    let builtin = auditlake::analysis::report::builtin();
     assert!(
         !run(&[
             "queries",
@@ -362,7 +362,7 @@ async fn saved_query_get_scope_and_builtin_rm() {
         .success()
     );
 
-    let name = &auditlake::report::builtin().queries[0].name;
+    let name = &auditlake::analysis::report::builtin().queries[0].name;
     let rm = run(&["queries", "rm", "--lake", lake, name]);
     assert!(!rm.status.success());
     assert!(

@@ -72,7 +72,7 @@ async fn ingest_and_query_on_s3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_downloads_partitions_resumes_and_answers_offline() {
-    use auditlake::sync::{SyncOptions, sync};
+    use auditlake::lake::sync::{SyncOptions, sync};
     let moto = common::Moto::start();
     moto.create_bucket("auditlake-sync");
     let opts = moto.s3_options();

@@ -9,7 +9,8 @@ use crate::common;
 
 #[test]
 fn rust_schema_equals_glue_ddl() {
-    let (cols, parts) = auditlake::catalog::parse_ddl_columns(auditlake::catalog::GLUE_DDL);
+    let (cols, parts) =
+        auditlake::query::views::parse_ddl_columns(auditlake::query::views::GLUE_DDL);
     let ours: Vec<(String, String)> = COLUMNS
         .iter()
         .map(|(n, t)| (n.to_string(), t.ddl().to_string()))
@@ -33,7 +34,7 @@ fn rust_schema_equals_glue_ddl() {
         "ParquetHiveSerDe",
     ] {
         assert!(
-            auditlake::catalog::GLUE_DDL.contains(needle),
+            auditlake::query::views::GLUE_DDL.contains(needle),
             "DDL lacks {needle}"
         );
     }
@@ -41,7 +42,7 @@ fn rust_schema_equals_glue_ddl() {
 
 #[test]
 fn ddl_fills_location_and_table() {
-    let ddl = auditlake::catalog::glue_ddl(Some("s3://my-bucket/data/"), "audit_events");
+    let ddl = auditlake::query::views::glue_ddl(Some("s3://my-bucket/data/"), "audit_events");
     assert!(ddl.contains("LOCATION 's3://my-bucket/data/'"));
     assert!(ddl.contains(
         "'storage.location.template' = 's3://my-bucket/data/${tenant_id}/${event_date}/'"

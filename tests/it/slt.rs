@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auditlake::engine::Engine;
+use auditlake::query::engine::Engine;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 use crate::common;
@@ -44,7 +44,7 @@ impl sqllogictest::AsyncDB for Db {
                 rows.push(
                     b.columns()
                         .iter()
-                        .map(|c| match auditlake::output::cell_text(c, r) {
+                        .map(|c| match auditlake::faces::output::cell_text(c, r) {
                             Ok(Some(s)) if s.is_empty() => "(empty)".to_string(),
                             Ok(Some(s)) => s,
                             Ok(None) => "NULL".to_string(),

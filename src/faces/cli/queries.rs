@@ -1,0 +1,161 @@
+//! `auditlake queries create|ls|get|rm|run`: saved audit queries in the lake.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Subcommand;
+
+use super::args::{LakeArgs, ScopeArgs};
+use crate::analysis::report::{self, RunBy};
+use crate::error::{Error, Result};
+use crate::faces::exec::{PrintOptions, print_result};
+use crate::faces::output::Format;
+use crate::lake::store::SavedQuery;
+use crate::query::engine::Engine;
+
+/// Saved audit queries, kept in the lake (`_catalog/queries/`) for every face to share.
+#[derive(Debug, Subcommand)]
+pub enum QueriesCmd {
+    /// Save a query; it must plan against the catalog (unknown view or column: refused).
+    Create {
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// The scope the SQL is planned in (as `query` and `queries run` take it).
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Name: lowercase letters, digits, `_` and `-`.
+        name: String,
+        /// The SQL (Trino SQL, as on Athena).
+        sql: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Advice shown with the results when rows are found.
+        #[arg(long, default_value = "")]
+        suggestion: String,
+        /// Overwrite a saved query of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List saved queries.
+    Ls {
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
+    /// Print a saved query (YAML).
+    Get {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+    },
+    /// Remove a saved query.
+    Rm {
+        #[command(flatten)]
+        lake: LakeArgs,
+        name: String,
+    },
+    /// Run a saved query.
+    Run {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        name: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// YAML of a saved object, as `get` prints it.
+pub fn yaml<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_yaml::to_string(v).map_err(|e| Error::Yaml {
+        what: "the saved definition".into(),
+        source: e,
+    })
+}
+
+pub async fn run(cmd: QueriesCmd) -> Result<ExitCode> {
+    match cmd {
+        QueriesCmd::Create {
+            lake,
+            scope,
+            name,
+            sql,
+            title,
+            description,
+            suggestion,
+            replace,
+        } => {
+            let lake = lake.open()?;
+            let q = SavedQuery {
+                name,
+                title,
+                description,
+                sql: sql.trim().trim_end_matches(';').to_string(),
+                suggestion,
+                created_at: crate::lake::store::now_rfc3339(),
+            };
+            // Checked against the catalog before anything is saved.
+            Engine::new(scope.engine_options(lake.clone()))
+                .await?
+                .plan(&q.sql)
+                .await?;
+            report::saved(&lake).create_query(&q, replace).await?;
+            println!("saved query '{}'", q.name);
+        }
+        QueriesCmd::Ls { lake } => {
+            let lake = lake.open()?;
+            let cat = report::saved(&lake);
+            for n in cat.queries().await? {
+                let q = cat.query(&n).await?;
+                println!("{n}\t{}", q.title);
+            }
+        }
+        QueriesCmd::Get { lake, name } => {
+            let lake = lake.open()?;
+            print!("{}", yaml(&report::saved(&lake).query(&name).await?)?);
+        }
+        QueriesCmd::Rm { lake, name } => {
+            let lake = lake.open()?;
+            report::saved(&lake).remove_query(&name).await?;
+            println!("removed query '{name}'");
+        }
+        QueriesCmd::Run {
+            lake,
+            scope,
+            name,
+            format,
+        } => {
+            let lake = lake.open()?;
+            let q = report::saved(&lake).query(&name).await?;
+            let engine = Engine::new(scope.engine_options(lake.clone())).await?;
+            let started = Instant::now();
+            let res = engine.execute(&q.sql).await;
+            let by = RunBy {
+                who: crate::lake::store::current_user(),
+                tenant: scope.tenant(),
+                days: scope.days,
+            };
+            let bytes = res.as_ref().map(|r| r.stats.bytes_scanned).unwrap_or(0);
+            report::record(
+                &lake,
+                "query",
+                &name,
+                &by,
+                started,
+                bytes,
+                res.as_ref().err(),
+            )
+            .await;
+            let stdout = std::io::stdout();
+            print_result(
+                &res?,
+                started,
+                &PrintOptions::new(format),
+                &mut stdout.lock(),
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

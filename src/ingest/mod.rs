@@ -1,0 +1,9 @@
+//! Ingest: outside records in, lake rows out — decoders per source, GeoIP enrichment, the file
+//! pipeline (`ingest`) and the SQS service (`consume`, `publish`).
+
+pub mod enrich;
+pub mod files;
+pub mod source;
+pub mod sqs;
+
+pub use files::*;

@@ -1,0 +1,3 @@
+//! Operations: checks of a deployment against its infrastructure.
+
+pub mod doctor;

@@ -1,0 +1,422 @@
+//! The one query path every face uses: a DataFusion session over the lake with the `events`
+//! table, the shared views, the Trino functions, the session's scope (tenant, days) and
+//! guardrails (bytes scanned, timeout, memory). Faces only call `Engine::new` and `execute*`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::{NaiveDate, Utc};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::query::table::{
+    EventsTable, LakeScanExec, ScanLimits, Scope, bytes_scanned, store_url_root,
+};
+use crate::query::views;
+
+/// The seed's Athena workgroup cutoff: 20 GiB scanned per query.
+pub const DEFAULT_MAX_BYTES_SCANNED: u64 = 20 * 1024 * 1024 * 1024;
+
+/// Default deadline of one query, in seconds (the Athena default of 30 minutes).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30 * 60;
+
+/// Default memory the engine may use, in MiB.
+pub const DEFAULT_MEMORY_LIMIT_MB: usize = 4096;
+
+/// Default name of the events table (the Glue table's name).
+pub const DEFAULT_TABLE: &str = "events";
+
+/// Guardrails of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop a query after it has read this many bytes from the lake.
+    pub max_bytes_scanned: u64,
+    /// Stop a query after this long.
+    pub timeout: Duration,
+    /// Memory the query engine may use before spilling or failing, in bytes.
+    pub memory_limit_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes_scanned: DEFAULT_MAX_BYTES_SCANNED,
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_MB * 1024 * 1024,
+        }
+    }
+}
+
+/// How to build an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub lake: Lake,
+    /// Name of the events table (`events`, or the config's `table`).
+    pub table: String,
+    /// Only this tenant's partitions exist for the session.
+    pub tenant: Option<String>,
+    /// Only the last N days of partitions (today included) exist for the session.
+    pub days: Option<u32>,
+    /// Only partitions on or after / on or before these dates (with `days`, the later start wins).
+    pub since: Option<chrono::NaiveDate>,
+    pub until: Option<chrono::NaiveDate>,
+    pub limits: Limits,
+    /// Worker threads for query execution.
+    pub threads: usize,
+}
+
+impl EngineOptions {
+    pub fn new(lake: Lake) -> Self {
+        Self {
+            lake,
+            table: DEFAULT_TABLE.into(),
+            tenant: None,
+            days: None,
+            since: None,
+            until: None,
+            limits: Limits::default(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    fn scope(&self) -> Scope {
+        Scope {
+            tenant: self.tenant.clone(),
+            since: match (self.days.map(|d| days_ago(d.saturating_sub(1))), self.since) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            until: self.until,
+        }
+    }
+}
+
+fn days_ago(n: u32) -> NaiveDate {
+    Utc::now().date_naive() - chrono::Days::new(u64::from(n))
+}
+
+/// What a query did, for `\timing`, reports and logs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryStats {
+    pub rows: usize,
+    pub bytes_scanned: u64,
+    pub partitions_scanned: usize,
+    pub partitions_total: usize,
+    pub files_scanned: usize,
+    pub elapsed: Duration,
+}
+
+/// A collected query result.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub stats: QueryStats,
+}
+
+/// A session over the lake.
+pub struct Engine {
+    ctx: SessionContext,
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// Builds the session: the lake's store, `events` scoped to the tenant and days, the Trino
+    /// functions and every view of the catalog.
+    pub async fn new(opts: EngineOptions) -> Result<Engine> {
+        if let Some(t) = &opts.tenant {
+            crate::tenant::check(t)?;
+        }
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(opts.threads.max(1))
+            .with_default_catalog_and_schema("auditlake", "public");
+        {
+            let o = config.options_mut();
+            // Evaluate the views' event_type filter inside the Parquet decoder, so event_data
+            // (the large column) is only decoded for the rows a view keeps.
+            o.execution.parquet.pushdown_filters = true;
+            o.execution.parquet.reorder_filters = true;
+        }
+        let config = crate::query::udf::trino_session_config(config);
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(opts.limits.memory_limit_bytes),
+            std::num::NonZeroUsize::new(5).expect("5 > 0"),
+        );
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()?;
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::query::udf::fusion::JsonFusion))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+
+        let table = EventsTable::new(
+            opts.lake.clone(),
+            opts.scope(),
+            ScanLimits {
+                max_bytes_scanned: opts.limits.max_bytes_scanned,
+            },
+        )?;
+        let url = url::Url::parse(&store_url_root(&opts.lake))
+            .map_err(|e| Error::Other(format!("store url: {e}")))?;
+        ctx.register_object_store(&url, opts.lake.store().clone());
+        ctx.register_table(opts.table.as_str(), Arc::new(table))?;
+        crate::query::udf::register_all(&ctx)?;
+        // The cross-source identity map (`_catalog/identities.csv`), empty when absent, so the
+        // detections can join one person's identities whether or not a map exists. Scoped like
+        // `events`: a tenant-scoped session sees only its tenant's people.
+        let pairs: Vec<(String, String, String)> = crate::lake::store::Catalog::new(&opts.lake)
+            .identities()
+            .await?
+            .into_iter()
+            .filter(|(t, _, _)| opts.tenant.as_deref().is_none_or(|s| s == t))
+            .collect();
+        use datafusion::arrow::array::StringArray;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let id_schema = Arc::new(Schema::new(vec![
+            Field::new("tenant_id", DataType::Utf8, false),
+            Field::new("identity", DataType::Utf8, false),
+            Field::new("person", DataType::Utf8, false),
+        ]));
+        let col = |f: fn(&(String, String, String)) -> &str| {
+            Arc::new(StringArray::from_iter_values(pairs.iter().map(f)))
+                as datafusion::arrow::array::ArrayRef
+        };
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+            id_schema.clone(),
+            vec![col(|p| &p.0), col(|p| &p.1), col(|p| &p.2)],
+        )?;
+        let ids = datafusion::datasource::MemTable::try_new(id_schema, vec![vec![batch]])?;
+        ctx.register_table("identities", Arc::new(ids))?;
+        for v in views::views() {
+            ctx.sql(&v.ddl(&opts.table))
+                .await
+                .map_err(|e| Error::Other(format!("view {} does not plan: {e}", v.name)))?;
+        }
+        Ok(Engine { ctx, opts })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Plans one read-only statement: DDL, DML, `COPY` and `SET` are refused.
+    pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
+        let options = super::statements::read_only();
+        let df = self
+            .ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| friendly(e, &self.ctx))?;
+        df.create_physical_plan()
+            .await
+            .map_err(|e| friendly(e, &self.ctx))
+    }
+
+    /// Runs one statement as a stream; `stats(&plan)` tells what it read once drained.
+    pub async fn execute_stream(
+        &self,
+        sql: &str,
+    ) -> Result<(SendableRecordBatchStream, Arc<dyn ExecutionPlan>)> {
+        let plan = self.plan(sql).await?;
+        let stream = datafusion::physical_plan::execute_stream(plan.clone(), self.ctx.task_ctx())?;
+        Ok((stream, plan))
+    }
+
+    /// Runs one statement to completion, within the timeout.
+    pub async fn execute(&self, sql: &str) -> Result<QueryResult> {
+        let start = Instant::now();
+        let span =
+            tracing::info_span!("query", tenant = self.opts.tenant.as_deref().unwrap_or("*"));
+        let _g = span.enter();
+        let (mut stream, plan) = self.execute_stream(sql).await?;
+        let schema = stream.schema();
+        let deadline = start + self.opts.limits.timeout;
+        let mut batches = Vec::new();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, stream.next()).await {
+                Err(_) => {
+                    return Err(Error::Limit(format!(
+                        "query timed out after {:?} (raise --timeout-secs)",
+                        self.opts.limits.timeout
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(b)) => batches.push(b.map_err(|e| friendly(e, &self.ctx))?),
+            }
+        }
+        let mut stats = stats(&plan);
+        stats.rows = batches.iter().map(|b| b.num_rows()).sum();
+        stats.elapsed = start.elapsed();
+        tracing::info!(
+            rows = stats.rows,
+            bytes_scanned = stats.bytes_scanned,
+            partitions = stats.partitions_scanned,
+            elapsed_ms = stats.elapsed.as_millis() as u64,
+            "query done"
+        );
+        Ok(QueryResult {
+            schema,
+            batches,
+            stats,
+        })
+    }
+
+    /// Names of the tables and views a session sees (for completion and `\d`).
+    pub fn view_names(&self) -> Vec<String> {
+        views::views().iter().map(|v| v.name.to_string()).collect()
+    }
+}
+
+/// Sums what every lake scan of an executed plan read and pruned.
+pub fn stats(plan: &Arc<dyn ExecutionPlan>) -> QueryStats {
+    let mut s = QueryStats::default();
+    let mut stack = vec![plan.clone()];
+    while let Some(p) = stack.pop() {
+        if let Some(scan) = p.downcast_ref::<LakeScanExec>() {
+            let ps = scan.stats();
+            s.partitions_scanned += ps.partitions_scanned;
+            s.partitions_total += ps.partitions_total;
+            s.files_scanned += ps.files;
+            s.bytes_scanned += p
+                .children()
+                .first()
+                .and_then(|c| bytes_scanned(c))
+                .unwrap_or(0);
+        }
+        stack.extend(p.children().into_iter().cloned());
+    }
+    s
+}
+
+/// Turns engine errors into messages in the user's terms: unknown tables get a did-you-mean
+/// over the catalog; guardrail errors become limits; refused statements say why.
+pub fn friendly(e: datafusion::error::DataFusionError, ctx: &SessionContext) -> Error {
+    use datafusion::error::DataFusionError as D;
+    let root = e.find_root();
+    let msg = root.to_string();
+    if let D::External(x) = root
+        && let Some(l) = x.downcast_ref::<crate::error::LimitExceeded>()
+    {
+        return Error::Limit(l.0.clone());
+    }
+    if let D::ResourcesExhausted(m) = root {
+        return Error::Limit(format!(
+            "memory limit reached: {m} (raise --memory-limit-mb)"
+        ));
+    }
+    if msg.contains("not supported")
+        && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement"))
+    {
+        return Error::NotAllowed(format!("{msg} — auditlake queries are read-only"));
+    }
+    if let Some(name) = table_not_found(&msg) {
+        let names = table_names(ctx);
+        let hint = did_you_mean(&name, &names)
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default();
+        return Error::Sql(format!(
+            "unknown table or view '{name}'{hint} (list them with `auditlake ddl --views` or \\d)"
+        ));
+    }
+    match root {
+        D::SQL(..) => Error::Sql(format!("syntax error: {msg}")),
+        D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => Error::Sql(msg),
+        _ => Error::DataFusion(e),
+    }
+}
+
+fn table_not_found(msg: &str) -> Option<String> {
+    let rest = msg.split("able '").nth(1)?;
+    if !msg.contains("not found") {
+        return None;
+    }
+    let full = rest.split('\'').next()?;
+    Some(full.rsplit('.').next().unwrap_or(full).to_string())
+}
+
+fn table_names(ctx: &SessionContext) -> Vec<String> {
+    let mut names = Vec::new();
+    for cat in ctx.catalog_names() {
+        if let Some(c) = ctx.catalog(&cat) {
+            for s in c.schema_names() {
+                if let Some(schema) = c.schema(&s) {
+                    names.extend(schema.table_names());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The closest name within a small edit distance, if any.
+pub fn did_you_mean(word: &str, candidates: &[String]) -> Option<String> {
+    let w = word.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (levenshtein(&w, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= 3.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let names: Vec<String> = ["session_start", "cert_create", "exec"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            did_you_mean("sesion_start", &names).as_deref(),
+            Some("session_start")
+        );
+        assert_eq!(did_you_mean("zzzzzzzzzz", &names), None);
+    }
+
+    #[test]
+    fn parses_table_not_found() {
+        assert_eq!(
+            table_not_found(
+                "Error during planning: table 'auditlake.public.sesion_start' not found"
+            )
+            .as_deref(),
+            Some("sesion_start")
+        );
+    }
+}

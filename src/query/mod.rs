@@ -1,0 +1,11 @@
+//! Query: the `events` table over the lake, the Access Monitoring views, the Trino functions,
+//! and the two engines (local DataFusion, Athena) behind one `QueryRunner`.
+
+pub mod athena;
+pub mod cells;
+pub mod engine;
+pub mod runner;
+pub mod statements;
+pub mod table;
+pub mod udf;
+pub mod views;

@@ -1,0 +1,528 @@
+//! The `events` table: a DataFusion `TableProvider` over `data/{tenant_id}/{YYYY-MM-DD}/*.parquet`.
+//!
+//! ListingTable only understands Hive-style `key=value` directories, so this provider lists
+//! tenants and dates itself, prunes partitions by evaluating the query's partition-only
+//! predicates on (tenant_id, event_date), applies the session's scope (a tenant, a date window)
+//! before any listing a query could influence, and hands the surviving files to DataFusion's
+//! Parquet scan (row-group statistics, page index, filter pushdown). A thin `LakeScanExec`
+//! above the scan reports the pruning in `EXPLAIN ANALYZE` and enforces the bytes-scanned
+//! cutoff on bytes actually read.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
+};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricType, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, project_schema,
+};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+use crate::lake::{Lake, layout};
+use crate::schema::{self, EVENT_DATE, TENANT_ID};
+
+/// What a session may see: set by the engine's constructor, never by SQL.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    /// Only this tenant's directory is ever listed.
+    pub tenant: Option<String>,
+    /// Only partitions on or after this date.
+    pub since: Option<NaiveDate>,
+    /// Only partitions on or before this date.
+    pub until: Option<NaiveDate>,
+}
+
+impl Scope {
+    fn admits(&self, tenant: &str, date: NaiveDate) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == tenant)
+            && self.since.is_none_or(|s| date >= s)
+            && self.until.is_none_or(|u| date <= u)
+    }
+}
+
+/// Guardrails applied inside the scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanLimits {
+    /// Stop a query once it has read more than this many bytes from the lake.
+    pub max_bytes_scanned: u64,
+}
+
+/// The `events` table provider.
+#[derive(Debug)]
+pub struct EventsTable {
+    lake: Lake,
+    scope: Scope,
+    limits: ScanLimits,
+    store_url: ObjectStoreUrl,
+}
+
+impl EventsTable {
+    pub fn new(lake: Lake, scope: Scope, limits: ScanLimits) -> DfResult<Self> {
+        let store_url = ObjectStoreUrl::parse(store_url_root(&lake))?;
+        Ok(Self {
+            lake,
+            scope,
+            limits,
+            store_url,
+        })
+    }
+
+    /// The object store URL this table reads through (register the lake's store under it).
+    pub fn object_store_url(&self) -> &ObjectStoreUrl {
+        &self.store_url
+    }
+
+    /// Lists the (tenant, date) partitions the scope admits, in order.
+    pub async fn partitions(&self) -> DfResult<Vec<(String, NaiveDate)>> {
+        let store = self.lake.store();
+        let tenants: Vec<String> = match &self.scope.tenant {
+            Some(t) => vec![t.clone()],
+            None => list_dirs(store.as_ref(), &layout::data_prefix(&self.lake)).await?,
+        };
+        let mut out = Vec::new();
+        let listed = futures::stream::iter(tenants.into_iter().filter(|t| crate::tenant::valid(t)))
+            .map(|t| async move {
+                let dirs =
+                    list_dirs(store.as_ref(), &layout::tenant_prefix(&self.lake, &t)).await?;
+                Ok::<_, DataFusionError>((t, dirs))
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        for (t, dirs) in listed {
+            for d in dirs {
+                if let Some(date) = layout::parse_date(&d)
+                    && self.scope.admits(&t, date)
+                {
+                    out.push((t.clone(), date));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// `file:///` for a local lake (paths are relative to the store's prefix), `s3://bucket/`.
+pub fn store_url_root(lake: &Lake) -> String {
+    let u = lake.store_url();
+    if u.scheme() == "file" {
+        format!("auditlake-{}://lake/", local_store_id(lake))
+    } else {
+        format!("{}://{}/", u.scheme(), u.host_str().unwrap_or_default())
+    }
+}
+
+/// A local lake's store is rooted at its directory, so it gets a URL of its own (DataFusion
+/// maps URLs to stores by scheme and host) instead of shadowing `file:///`.
+fn local_store_id(lake: &Lake) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    lake.store_url().as_str().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+async fn list_dirs(store: &dyn ObjectStore, prefix: &Path) -> DfResult<Vec<String>> {
+    let res = store.list_with_delimiter(Some(prefix)).await;
+    let res = match res {
+        Ok(r) => r,
+        Err(object_store::Error::NotFound { .. }) => return Ok(vec![]),
+        Err(e) => return Err(DataFusionError::ObjectStore(Box::new(e))),
+    };
+    Ok(res
+        .common_prefixes
+        .into_iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .collect())
+}
+
+fn date_to_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+const PARTITION_COLS: [&str; 2] = [TENANT_ID, EVENT_DATE];
+
+#[async_trait]
+impl datafusion::catalog::TableProvider for EventsTable {
+    fn schema(&self) -> SchemaRef {
+        schema::table_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if expr_applicable_for_cols(&PARTITION_COLS, f) {
+                    // Fully applied by partition pruning below.
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    // Kept above the scan and pushed into Parquet by the physical optimizer
+                    // (row-group statistics, page index, late materialization).
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let table_schema = schema::table_schema();
+        let partition_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| expr_applicable_for_cols(&PARTITION_COLS, f))
+            .cloned()
+            .collect();
+
+        let all = self.partitions().await?;
+        let total = all.len();
+        let kept = prune(&all, &partition_filters, state)?;
+
+        // List the files of the surviving partitions, a few listings at a time.
+        let store = self.lake.store().clone();
+        let lake = &self.lake;
+        let files: Vec<PartitionedFile> = futures::stream::iter(kept.iter().cloned())
+            .map(|(tenant, date)| {
+                let store = store.clone();
+                async move {
+                    let prefix = layout::partition_prefix(lake, &tenant, date);
+                    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+                    // Applies compaction tombstones, so a partition being compacted shows
+                    // either its old files or its new ones, never both.
+                    let metas = crate::lake::listing::live_files(store.as_ref(), metas).await?;
+                    Ok::<_, object_store::Error>(
+                        metas
+                            .into_iter()
+                            .map(|m| {
+                                PartitionedFile::from(m).with_partition_values(vec![
+                                    ScalarValue::Utf8(Some(tenant.clone())),
+                                    ScalarValue::Date32(Some(date_to_days(date))),
+                                ])
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                }
+            })
+            .buffer_unordered(16)
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+
+        let stats = PruneStats {
+            partitions_total: total,
+            partitions_scanned: kept.len(),
+            files: files.len(),
+            bytes: files.iter().map(|f| f.object_meta.size).sum(),
+        };
+        tracing::debug!(?stats, "events scan planned");
+
+        if files.is_empty() {
+            let projected = project_schema(&table_schema, projection)?;
+            return Ok(Arc::new(LakeScanExec::new(
+                Arc::new(EmptyExec::new(projected)),
+                stats,
+                self.limits,
+            )));
+        }
+
+        let groups = split_groups(files, state.config().target_partitions());
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let ts = TableSchema::builder(schema::file_schema())
+            .with_table_partition_cols(table_schema.fields()[schema::COLUMNS.len()..].to_vec())
+            .build();
+        let source = format.file_source(ts);
+        let conf = FileScanConfigBuilder::new(self.store_url.clone(), source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        let plan = format.create_physical_plan(state, conf).await?;
+        Ok(Arc::new(LakeScanExec::new(plan, stats, self.limits)))
+    }
+}
+
+/// Evaluates partition-only predicates on every (tenant, date) at once.
+fn prune(
+    parts: &[(String, NaiveDate)],
+    filters: &[Expr],
+    state: &dyn Session,
+) -> DfResult<Vec<(String, NaiveDate)>> {
+    let Some(pred) = conjunction(filters.iter().cloned()) else {
+        return Ok(parts.to_vec());
+    };
+    if parts.is_empty() {
+        return Ok(vec![]);
+    }
+    let schema = schema::table_schema();
+    let part_schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        schema.field_with_name(TENANT_ID)?.clone(),
+        schema.field_with_name(EVENT_DATE)?.clone(),
+    ]));
+    let tenants: ArrayRef = Arc::new(StringArray::from_iter_values(
+        parts.iter().map(|p| p.0.as_str()),
+    ));
+    let dates: ArrayRef = Arc::new(Date32Array::from_iter_values(
+        parts.iter().map(|p| date_to_days(p.1)),
+    ));
+    let batch = RecordBatch::try_new(part_schema.clone(), vec![tenants, dates])?;
+    let df_schema = DFSchema::try_from(part_schema)?;
+    let phys = create_physical_expr(
+        &pred,
+        &df_schema,
+        state.execution_props(),
+        &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default(),
+    )?;
+    let mask = phys.evaluate(&batch)?.into_array(parts.len())?;
+    let mask = mask
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| DataFusionError::Internal("partition predicate is not boolean".into()))?;
+    Ok(parts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
+        .map(|(_, p)| p.clone())
+        .collect())
+}
+
+/// Spreads files over `n` groups, largest first onto the lightest group.
+fn split_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
+    let n = n.max(1).min(files.len().max(1));
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for f in files {
+        let g = groups.iter_mut().min_by_key(|g| g.0).expect("n >= 1");
+        g.0 += f.object_meta.size;
+        g.1.push(f);
+    }
+    groups
+        .into_iter()
+        .filter(|g| !g.1.is_empty())
+        .map(|g| FileGroup::new(g.1))
+        .collect()
+}
+
+/// What partition pruning did for one scan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneStats {
+    pub partitions_total: usize,
+    pub partitions_scanned: usize,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Prefix of the error raised when the bytes-scanned cutoff is hit (classified as a limit).
+pub const BYTES_LIMIT_MSG: &str = "bytes scanned exceeded the cutoff";
+
+/// Wraps the Parquet scan: shows partition pruning in `EXPLAIN ANALYZE`, and stops the query
+/// when the bytes the scan has actually read pass the cutoff.
+#[derive(Debug)]
+pub struct LakeScanExec {
+    input: Arc<dyn ExecutionPlan>,
+    stats: PruneStats,
+    limits: ScanLimits,
+    metrics: ExecutionPlanMetricsSet,
+    counters: [Count; 3],
+}
+
+impl LakeScanExec {
+    fn new(input: Arc<dyn ExecutionPlan>, stats: PruneStats, limits: ScanLimits) -> Self {
+        let metrics = ExecutionPlanMetricsSet::new();
+        let c = |name: &'static str, v: usize| {
+            let c = MetricBuilder::new(&metrics)
+                .with_type(MetricType::Summary)
+                .global_counter(name);
+            c.add(v);
+            c
+        };
+        let counters = [
+            c("partitions_scanned", stats.partitions_scanned),
+            c(
+                "partitions_pruned",
+                stats.partitions_total - stats.partitions_scanned,
+            ),
+            c("files_scanned", stats.files),
+        ];
+        Self {
+            input,
+            stats,
+            limits,
+            metrics,
+            counters,
+        }
+    }
+
+    pub fn stats(&self) -> PruneStats {
+        self.stats
+    }
+}
+
+impl DisplayAs for LakeScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "LakeScanExec: partitions={}/{} files={} bytes={}",
+            self.stats.partitions_scanned,
+            self.stats.partitions_total,
+            self.stats.files,
+            self.stats.bytes
+        )
+    }
+}
+
+impl ExecutionPlan for LakeScanExec {
+    fn name(&self) -> &'static str {
+        "LakeScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(DataFusionError::Internal(
+                "LakeScanExec has one child".into(),
+            ));
+        }
+        Ok(Arc::new(LakeScanExec::new(
+            children.swap_remove(0),
+            self.stats,
+            self.limits,
+        )))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let inner = self.input.execute(partition, context)?;
+        let schema = inner.schema();
+        let input = self.input.clone();
+        let max = self.limits.max_bytes_scanned;
+        let stream = inner.map(move |batch| {
+            let batch = batch?;
+            // The Parquet scan counts the bytes it fetched from the store; checking after each
+            // batch bounds the overshoot to one batch's worth of reads.
+            if let Some(read) = bytes_scanned(&input)
+                && read > max
+            {
+                return Err(crate::error::LimitExceeded(format!(
+                    "{BYTES_LIMIT_MSG}: read {read} bytes, limit {max} (narrow the query with \
+                         event_date/tenant_id predicates, --days, or raise --max-bytes-scanned)"
+                ))
+                .into_datafusion());
+            }
+            Ok(batch)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        let _ = &self.counters;
+        Some(self.metrics.clone_inner())
+    }
+
+    fn gather_filters_for_pushdown(
+        &self,
+        _phase: FilterPushdownPhase,
+        parent_filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterDescription> {
+        FilterDescription::from_children(parent_filters, &self.children())
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        Ok(FilterPushdownPropagation::if_all(child_pushdown_result))
+    }
+}
+
+/// Bytes the Parquet scan under `plan` has read so far.
+pub fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    plan.metrics()
+        .and_then(|m| m.sum_by_name("bytes_scanned"))
+        .map(|v| v.as_usize() as u64)
+}

@@ -51,26 +51,32 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTIN_NAMES.contains(&name)
 }
 
-/// The lake's saved catalog, with the built-in report's names (and its queries') reserved.
-pub fn saved(lake: &Lake) -> Catalog<'_> {
+/// The lake's saved catalog as `tenant` sees it (`None`: the operator's view of all tenants),
+/// with the built-in report's names (and its queries') reserved.
+pub fn saved<'a>(lake: &'a Lake, tenant: Option<&str>) -> Catalog<'a> {
     let b = builtin();
     let mut reserved: Vec<String> = b.queries.iter().map(|q| q.name.clone()).collect();
     reserved.extend(BUILTIN_NAMES.iter().map(|n| n.to_string()));
     reserved.push(b.name);
-    Catalog::new(lake).reserving(reserved)
+    Catalog::scoped(lake, tenant).reserving(reserved)
 }
 
-/// A report by name: the built-in one, or a saved report with its queries resolved now.
-/// (The one place that decides which; every face calls it.)
-pub async fn resolve(lake: &Lake, name: &str) -> Result<Report> {
+/// A report by name: the built-in one (global), or a saved report of the tenant's catalog with
+/// its queries resolved now. (The one place that decides which; every face calls it.)
+pub async fn resolve(lake: &Lake, tenant: Option<&str>, name: &str) -> Result<Report> {
     if is_builtin(name) {
         return Ok(builtin());
     }
-    let cat = saved(lake);
+    let cat = saved(lake, tenant);
     let r = cat.report(name).await?;
+    // A report's queries live beside it (the same tenant's catalog).
+    let prefix = name
+        .split_once('/')
+        .map(|(t, _)| format!("{t}/"))
+        .unwrap_or_default();
     let mut queries = Vec::new();
     for q in &r.queries {
-        let s = cat.query(q).await?;
+        let s = cat.query(&format!("{prefix}{q}")).await?;
         queries.push(ReportQuery {
             name: s.name,
             title: s.title,

@@ -16,7 +16,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::{Lake, layout};
 use crate::error::{Error, Result};
-use crate::ingest::enrich::GeoProvenance;
+use crate::schema::GeoProvenance;
 use crate::schema::{self, RowBatchBuilder};
 
 /// Rows per row group. Smaller than parquet's default (1 M) so that, with rows sorted by

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -17,7 +17,7 @@ impl Drop for Server {
     }
 }
 
-fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
+pub(crate) fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
         .args(["token", "add", name, "--tenant", tenant, "--tokens"])
         .arg(tokens)
@@ -32,7 +32,7 @@ fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
 }
 
 /// Starts `auditlake serve` on a free port; returns it with its `host:port`.
-fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
+pub(crate) fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_auditlake"))
         .args([
             "serve",
@@ -378,7 +378,7 @@ async fn report_actions_enforce_verbs() {
         "{e}"
     );
     // The run left an audit record naming the token.
-    let runs = walk(&dir.path().join("_catalog/runs"));
+    let runs = walk(&dir.path().join("_catalog"));
     assert!(
         runs.iter().any(|t| t.contains("\"flight:auditor\"")),
         "{runs:?}"

@@ -2,11 +2,13 @@
 
 mod alerts;
 mod athena;
+mod catalog;
 mod common;
 mod consume;
 mod differential;
 mod flight;
 mod fusion;
+mod glue;
 mod ingest;
 mod isolation;
 mod output;
@@ -15,4 +17,6 @@ mod repl;
 mod reports;
 mod s3;
 mod schema;
+mod shape;
 mod slt;
+mod statements;

@@ -1054,7 +1054,7 @@ impl AuditFlight {
         body: &[u8],
     ) -> Result<String, Status> {
         let lake = &self.template.lake;
-        let cat = crate::analysis::report::saved(lake);
+        let cat = crate::analysis::report::saved(lake, Some(&t.tenant));
         let text = || {
             std::str::from_utf8(body)
                 .map(str::trim)
@@ -1078,7 +1078,7 @@ impl AuditFlight {
             "GetReport" => {
                 Self::require(t, "security_report", "read")?;
                 let name = text()?;
-                let r = crate::analysis::report::resolve(lake, name)
+                let r = crate::analysis::report::resolve(lake, Some(&t.tenant), name)
                     .await
                     .map_err(|e| status(&e))?;
                 json(&r)
@@ -1093,7 +1093,7 @@ impl AuditFlight {
                     serde_json::from_slice(body)
                         .map_err(|e| Status::invalid_argument(format!("RunReport body: {e}")))?
                 };
-                let report = crate::analysis::report::resolve(lake, &req.name)
+                let report = crate::analysis::report::resolve(lake, Some(&t.tenant), &req.name)
                     .await
                     .map_err(|e| status(&e))?;
                 let mut opts = self.template.clone();

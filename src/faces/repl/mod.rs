@@ -387,7 +387,7 @@ impl Session {
                 );
                 // Saved reports live in the lake, shared with the CLI (`auditlake reports`).
                 let lake = self.engine.options().lake.clone();
-                let cat = crate::analysis::report::saved(&lake);
+                let cat = crate::analysis::report::saved(&lake, self.base.tenant.as_deref());
                 for n in cat.reports().await? {
                     let s = cat.report(&n).await?;
                     text.push_str(&format!("{n}  {} ({} queries)\n", s.title, s.queries.len()));
@@ -398,6 +398,7 @@ impl Session {
                 let lake = self.engine.options().lake.clone();
                 let r = crate::analysis::report::resolve(
                     &lake,
+                    self.base.tenant.as_deref(),
                     name.unwrap_or(crate::analysis::report::BUILTIN_NAMES[0]),
                 )
                 .await?;

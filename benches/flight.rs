@@ -5,6 +5,9 @@
 //! `cargo bench --bench flight` (env: `AUDITLAKE_BENCH_EVENTS`, default 1 M demo events; the
 //! query repeats them to reach `AUDITLAKE_BENCH_ROWS`, default 10 M rows).
 
+// Benchmark code may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 #[path = "common/mod.rs"]
 mod common;
 

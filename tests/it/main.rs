@@ -1,5 +1,8 @@
 //! The one integration-test binary (it links once): modules per area, sharing `common`.
 
+// Test code may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod alerts;
 mod athena;
 mod catalog;

@@ -44,6 +44,63 @@ pub const DEFAULT_TABLE: &str = "events";
 /// it errors long before a deep statement could exhaust a thread's stack.
 pub const SQL_RECURSION_LIMIT: usize = 50;
 
+/// Most operators (`+`, `||`, `AND`, `::`, …) one statement may hold. The parser reads a chain
+/// like `1 + 1 + … + 1` in a loop, not by recursion, so its limit never sees it, but the
+/// planner then walks the chain's tree recursively (naming its columns, folding constants):
+/// a few thousand links exhaust a thread's stack and abort the process. Counting operators
+/// bounds the tree's depth before anything walks it.
+pub const MAX_STATEMENT_OPERATORS: usize = 1000;
+
+/// Refuses a statement with more operators than [`MAX_STATEMENT_OPERATORS`]; the count is one
+/// pass over the tokens, without recursion.
+pub fn check_operators(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // Untokenizable text is the parser's to refuse, with its own message.
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+        return Ok(());
+    };
+    let operators = tokens
+        .iter()
+        .filter(|t| match t {
+            Token::Word(w) => matches!(
+                w.keyword,
+                Keyword::AND
+                    | Keyword::OR
+                    | Keyword::NOT
+                    | Keyword::IS
+                    | Keyword::LIKE
+                    | Keyword::ILIKE
+                    | Keyword::IN
+                    | Keyword::BETWEEN
+                    | Keyword::COLLATE
+                    | Keyword::AT
+            ),
+            Token::EOF
+            | Token::Number(..)
+            | Token::Char(_)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::Whitespace(_)
+            | Token::Comma
+            | Token::Period
+            | Token::SemiColon
+            | Token::LParen
+            | Token::RParen => false,
+            Token::Mul => false, // `*` of `SELECT *` and `count(*)` as much as products
+            _ => true,
+        })
+        .count();
+    if operators > MAX_STATEMENT_OPERATORS {
+        return Err(Error::Sql(format!(
+            "statement has {operators} operators, more than the {MAX_STATEMENT_OPERATORS} \
+             allowed (split the expression, or use IN (…) for long lists of alternatives)"
+        )));
+    }
+    Ok(())
+}
+
 /// Guardrails of a session.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -365,6 +422,7 @@ impl Engine {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<DataFrame> {
+        check_operators(sql)?;
         let options = super::statements::read_only();
         let df = self
             .ctx
@@ -630,6 +688,27 @@ mod tests {
             Some("session_start")
         );
         assert_eq!(did_you_mean("zzzzzzzzzz", &names), None);
+    }
+
+    #[test]
+    fn long_operator_chains_are_refused_before_planning() {
+        let ok = format!(
+            "SELECT 0{} AS n FROM t WHERE a = 1 AND b LIKE 'x'",
+            " + 1".repeat(900)
+        );
+        assert!(check_operators(&ok).is_ok());
+        // `*` is not counted: `SELECT *` and `count(*)` are not chains.
+        assert!(check_operators(&format!("SELECT {}", "count(*), ".repeat(2000))).is_ok());
+        for bad in [
+            format!("SELECT 0{}", " + 1".repeat(1001)),
+            format!("SELECT 1 WHERE {}", "a OR ".repeat(1001) + "b"),
+            format!("SELECT 'a'{}", " || 'a'".repeat(1001)),
+            format!("SELECT 1{}", "::int".repeat(1001)),
+        ] {
+            let e = check_operators(&bad).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("operators"), "{e}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod differential;
 mod flight;
 mod fusion;
 mod glue;
+mod hostile_flight;
 mod ingest;
 mod isolation;
 mod output;

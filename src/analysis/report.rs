@@ -239,33 +239,41 @@ pub async fn run_with(
 }
 
 /// Plain-text rendering: per query its title, rows, suggestion when rows were found, timing.
+/// Everything that came from the lake or a saved definition is shown with control and bidi
+/// characters escaped (`escape_control`), so it cannot drive the terminal.
 pub fn render_text(r: &ReportResult) -> String {
+    use crate::query::cells::escape_control as e;
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "{} (v{}){}",
-        r.title,
-        r.version,
+        e(&r.title),
+        e(&r.version),
         r.days
             .map(|d| format!(", last {d} days"))
             .unwrap_or_default()
     );
     for q in &r.results {
-        let _ = writeln!(s, "\n## {}", q.title);
+        let _ = writeln!(s, "\n## {}", e(&q.title));
         if q.rows.is_empty() {
             let _ = writeln!(s, "no findings");
         } else {
-            let _ = writeln!(s, "{}", q.columns.join(" | "));
+            let cols: Vec<String> = q.columns.iter().map(|c| e(c).into_owned()).collect();
+            let _ = writeln!(s, "{}", cols.join(" | "));
             for row in &q.rows {
                 let cells: Vec<String> = row
                     .iter()
-                    .map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| "∅".into()))
+                    .map(|c| {
+                        c.as_str()
+                            .map(|t| e(t).into_owned())
+                            .unwrap_or_else(|| "∅".into())
+                    })
                     .collect();
                 let _ = writeln!(s, "{}", cells.join(" | "));
             }
             if let Some(sug) = &q.suggestion {
-                let _ = writeln!(s, "suggestion: {sug}");
+                let _ = writeln!(s, "suggestion: {}", e(sug));
             }
         }
         let _ = writeln!(

@@ -3,6 +3,7 @@
 mod alerts;
 mod athena;
 mod common;
+mod compaction;
 mod consume;
 mod differential;
 mod flight;

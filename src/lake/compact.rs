@@ -167,7 +167,7 @@ pub async fn compact_partition_with(
         ..Default::default()
     };
     let guard = match lock::acquire(lake, tenant, date, o.lock_ttl).await? {
-        Acquired::Held(g) => g,
+        Acquired::Held(g) => *g,
         Acquired::Busy { holder, .. } => {
             tracing::info!(tenant, %date, %holder, "partition is being compacted; skipped");
             summary.skipped = true;
@@ -202,7 +202,7 @@ pub async fn cleanup_partition(
     lock_ttl: Duration,
 ) -> Result<Option<Tidy>> {
     let guard = match lock::acquire(lake, tenant, date, lock_ttl).await? {
-        Acquired::Held(g) => g,
+        Acquired::Held(g) => *g,
         Acquired::Busy { .. } => return Ok(None),
     };
     let r = tidy(lake, tenant, date).await;
@@ -256,8 +256,16 @@ async fn drop_files_then(
 async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate) -> Result<Tidy> {
     let store = lake.store().as_ref();
     let prefix = layout::partition_prefix(lake, tenant, date);
-    let mut paths: Vec<Path> = list(store, &prefix)
-        .await?
+    let listing = list(store, &prefix).await?;
+    // A local swap killed between its staging write and its rename leaves a hidden staging
+    // file; no reader lists it, and under the lock no swap of ours is in flight.
+    for m in &listing {
+        let n = name(&m.location);
+        if n.starts_with(&format!(".{TOMBSTONE_PREFIX}")) && n.ends_with(".tmp") {
+            delete_if_present(store, &m.location).await?;
+        }
+    }
+    let mut paths: Vec<Path> = listing
         .into_iter()
         .map(|m| m.location)
         .filter(is_tombstone)

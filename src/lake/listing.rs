@@ -211,7 +211,9 @@ mod tests {
         use State::*;
         let t = |s| vec![tomb(&["x", "y"], &["a", "b"], s)];
         let none = Vec::new;
-        let cases: Vec<(&str, &[&str], Vec<Tombstone>, &[&str])> = vec![
+        // (what, files present, tombstones, files a reader must see)
+        type Case<'a> = (&'a str, &'a [&'a str], Vec<Tombstone>, &'a [&'a str]);
+        let cases: Vec<Case> = vec![
             ("before", &["a", "b"], none(), &["a", "b"]),
             (
                 "pending written",

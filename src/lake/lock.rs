@@ -216,7 +216,7 @@ pub fn holder_name() -> String {
 
 /// The result of trying to take a partition's lock.
 pub enum Acquired {
-    Held(LockGuard),
+    Held(Box<LockGuard>),
     /// Someone else holds it until then (Unix ms).
     Busy {
         holder: String,
@@ -306,14 +306,14 @@ pub async fn acquire(
             }
         })
     };
-    Ok(Acquired::Held(LockGuard {
+    Ok(Acquired::Held(Box::new(LockGuard {
         cas,
         ttl,
         holder,
         state,
         lost,
         renewer,
-    }))
+    })))
 }
 
 /// One renewal by compare-and-swap, serialised with every other use of the held version.
@@ -420,7 +420,7 @@ mod tests {
             Acquired::Busy { .. }
         ));
         assert!(a.renew().await.unwrap());
-        a.release().await.unwrap();
+        (*a).release().await.unwrap();
         let Acquired::Held(b) = acquire(&lake, "acme", d, ttl).await.unwrap() else {
             panic!("released lock is busy");
         };

@@ -371,3 +371,57 @@ fn wait_lock_free(lock: &Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Replaced files stay hidden for the grace period, then go: with `--wait` in the same run,
+/// otherwise at the next compaction of the partition once the period is over.
+#[test]
+fn replaced_files_go_after_the_grace_period() {
+    let lake = Lake::local();
+    seeded(&lake);
+    let part = Path::new(&lake.url).join("data/acme/2024-03-20");
+    let tombstones = || {
+        std::fs::read_dir(&part)
+            .unwrap()
+            .filter(|e| {
+                let n = e
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                n.starts_with("_compact-") && n.ends_with(".json")
+            })
+            .count()
+    };
+    let files = EVENTS.div_ceil(700);
+    assert_eq!((data_files(&lake), tombstones()), (files, 0));
+    lake.run(&[
+        "compact",
+        "--target-rows",
+        TARGET_ROWS,
+        "--grace",
+        "1s",
+        "--wait",
+    ]);
+    assert_eq!((data_files(&lake), tombstones()), (files, 0));
+    // Without --wait: old and new files side by side, the tombstone hiding the old ones.
+    let t0 = Instant::now();
+    lake.run(&["compact", "--target-rows", TARGET_ROWS, "--grace", "1s"]);
+    let early = Instant::now() < t0 + Duration::from_millis(900);
+    assert_eq!(lake.count(), Ok((EVENTS, EVENTS)));
+    if early {
+        assert_eq!((data_files(&lake), tombstones()), (2 * files, 1));
+    }
+    // A later run that compacts nothing still deletes them once the period is over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = lake.run(&["compact", "--json", "--min-files", "99"]);
+        if out.contains("\"cleaned\": 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never cleaned: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!((data_files(&lake), tombstones()), (files, 0));
+    assert_eq!(lake.count(), Ok((EVENTS, EVENTS)));
+}

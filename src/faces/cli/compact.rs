@@ -1,5 +1,5 @@
 //! `auditlake compact`: rewrite partitions as sorted files with one row per uid, one compactor
-//! per partition, then delete the replaced files once the grace period is over.
+//! per partition; the replaced files go once the grace period is over (`--wait`: in this run).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,9 +35,11 @@ pub struct Args {
     /// (`0s`: delete at once; a query reading them then fails and can be re-run).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub grace: Duration,
-    /// Do not wait for the grace period: the next `compact` deletes the replaced files.
+    /// Wait for the grace period and delete the replaced files in this run (otherwise the
+    /// next `compact` of the partition, or the consumer's leader, deletes them once it is over;
+    /// until then Athena, which ignores tombstones, counts both sets).
     #[arg(long)]
-    pub no_wait: bool,
+    pub wait: bool,
     /// Lifetime of the partition lock between renewals (a crashed compactor's partition is
     /// free again after it).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -90,7 +92,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let due = out.iter().filter_map(|s| s.delete_after_unix_ms).max();
     let mut deleted = 0;
     if let Some(at) = due
-        && !a.no_wait
+        && a.wait
     {
         if !a.json {
             println!(

@@ -40,7 +40,8 @@ pub struct WriterOptions {
     pub geoip: Option<GeoProvenance>,
 }
 
-fn properties(opts: &WriterOptions) -> WriterProperties {
+/// The writer settings of every lake file (compaction streams with the same).
+pub fn properties(opts: &WriterOptions) -> WriterProperties {
     let mut kv = vec![
         KeyValue::new(
             "auditlake.writer".into(),

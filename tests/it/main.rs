@@ -7,6 +7,7 @@ mod alerts;
 mod athena;
 mod catalog;
 mod common;
+mod compaction;
 mod consume;
 mod differential;
 mod flight;

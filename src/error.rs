@@ -95,6 +95,14 @@ pub enum Error {
         source: serde_yaml::Error,
     },
 
+    /// A run failed part-way; `report` says what it had written and what was undone.
+    #[error("{report}")]
+    Partial {
+        report: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("{0}")]
     Other(String),
 }
@@ -128,6 +136,7 @@ impl Error {
             Error::Io { .. } | Error::GeoIp { .. } | Error::Sqs { .. } => ErrorKind::Unavailable,
             Error::DataFusion(e) => datafusion_kind(e),
             Error::Json { .. } | Error::Yaml { .. } => ErrorKind::InvalidInput,
+            Error::Partial { source, .. } => source.kind(),
             Error::Parquet { .. } | Error::Arrow(_) | Error::Other(_) => ErrorKind::Internal,
         }
     }

@@ -19,7 +19,7 @@ use crate::ingest::source;
 
 /// Default longest NDJSON line (a record): far above any real audit event (SQS caps them at
 /// 256 KiB, Teleport's large events at a few MiB), far below what hurts.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+pub use crate::config::DEFAULT_MAX_LINE_BYTES;
 /// Default largest JSON document (a CloudTrail log file, a JSON array), on one line or many.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 << 20;
 /// How much of an over-long line the reject keeps, so the reject file stays bounded too.
@@ -112,7 +112,7 @@ pub(crate) fn open_input(input: &Input, count: Arc<AtomicU64>) -> Result<Box<dyn
 
 /// What one bounded line read found.
 #[derive(Debug, PartialEq)]
-pub(crate) enum LineRead {
+pub enum LineRead {
     Eof,
     /// A line (with its newline, if any) is in the buffer.
     Line,
@@ -126,7 +126,7 @@ pub(crate) enum LineRead {
 /// Reads one line into `buf`, never holding more than the limit: `line_limit` for a line, or
 /// `doc_limit` for a line that opens like a document (a one-line CloudTrail file). The rest of
 /// an over-long line is skipped up to its newline without being stored.
-pub(crate) fn read_line_bounded(
+pub fn read_line_bounded(
     r: &mut dyn BufRead,
     buf: &mut Vec<u8>,
     line_limit: usize,

@@ -70,7 +70,7 @@ impl Stand {
         std::fs::write(
             &config,
             format!(
-                "identity_activity_center:\n  region: us-east-1\n  s3: s3://lake/data/\n  s3_large_files: s3://transient/large_files\n  sqs_queue_url: {queue}\n  tenant: acme\n  batch_max_interval: 1s\n  visibility_timeout: 3s\n  receive_wait: 1s\n  lease_ttl: 3s\n  receivers: 2\n{extra_yaml}"
+                "identity_activity_center:\n  region: us-east-1\n  s3: s3://lake/data/\n  s3_large_files: s3://transient/large_files\n  sqs_queue_url: {queue}\n  tenant: acme\n  batch_max_interval: 1s\n  visibility_timeout: 3s\n  receive_wait: 1s\n  lease_ttl: 3s\n  receivers: 2\n  tenants: [globex]\n  cloudtrail_buckets:\n    - s3://transient/AWSLogs/\n{extra_yaml}"
             ),
         )
         .unwrap();

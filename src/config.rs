@@ -102,6 +102,10 @@ pub struct IdentityActivityCenter {
     /// Most decompressed bytes all of one message's objects may hold together.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
+    /// Most events one message may hold (its rows are held whole until the message is known
+    /// good, so this bounds a message's memory with `max_message_bytes`).
+    #[serde(default = "default_max_events_per_message")]
+    pub max_events_per_message: usize,
     /// Longest NDJSON line of a payload (one record).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
@@ -201,6 +205,9 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
 
 fn default_max_line_bytes() -> usize {
     DEFAULT_MAX_LINE_BYTES
+}
+fn default_max_events_per_message() -> usize {
+    100_000
 }
 fn default_batch_max_bytes() -> usize {
     64 << 20
@@ -321,6 +328,7 @@ impl IdentityActivityCenter {
             ("max_object_bytes", self.max_object_bytes),
             ("max_message_bytes", self.max_message_bytes),
             ("max_line_bytes", self.max_line_bytes),
+            ("max_events_per_message", self.max_events_per_message),
             ("batch_max_bytes", self.batch_max_bytes),
             ("dedup_max_uids", self.dedup_max_uids),
         ] {

@@ -7,6 +7,7 @@ mod consume;
 mod differential;
 mod flight;
 mod fusion;
+mod hostile_ingest;
 mod ingest;
 mod isolation;
 mod output;

@@ -214,22 +214,36 @@ fn payload_rows(
                 continue;
             }
         }
-        push_rows(&mut rows, t, opts, &format!("{what} line {line_no}"))?;
+        push_rows(
+            &mut rows,
+            t,
+            opts,
+            &format!("{what} line {line_no}"),
+            policy.max_events,
+        )?;
     }
     if let Some(d) = doc {
-        push_rows(&mut rows, &d, opts, what)?;
+        push_rows(&mut rows, &d, opts, what, policy.max_events)?;
     }
     Ok((rows, total))
 }
 
-/// Decodes a text into `rows`; the first bad record refuses the message.
+/// Decodes a text into `rows`; the first bad record, or more than `max` rows, refuses the
+/// message.
 fn push_rows(
     rows: &mut Vec<Row>,
     text: &str,
     opts: &DecodeOptions,
     what: &str,
+    max: usize,
 ) -> Result<(), Refusal> {
     let results = source::decode_text_with(text, opts);
+    if rows.len() + results.len() > max {
+        return Err(Refusal::new(
+            RefusalKind::TooLarge,
+            format!("{what}: more than {max} events in one message (max_events_per_message)"),
+        ));
+    }
     let multi = results.len() > 1;
     for (i, r) in results.into_iter().enumerate() {
         match r {
@@ -320,7 +334,7 @@ pub async fn decode(
                 return Err("empty message body".to_string().into());
             }
             let mut rows = Vec::new();
-            push_rows(&mut rows, &body, &opts, "body")?;
+            push_rows(&mut rows, &body, &opts, "body", policy.max_events)?;
             return Ok(DecodedMessage {
                 tenant,
                 rows,
@@ -341,6 +355,15 @@ pub async fn decode(
         .await
         .map_err(|e| Refusal::from(format!("decoder task failed: {e}")))??;
         budget = budget.saturating_sub(used);
+        if rows.len() + got.len() > policy.max_events {
+            return Err(Refusal::new(
+                RefusalKind::TooLarge,
+                format!(
+                    "more than {} events in one message (max_events_per_message)",
+                    policy.max_events
+                ),
+            ));
+        }
         rows.append(&mut got);
     }
     if rows.is_empty() {

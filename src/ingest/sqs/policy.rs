@@ -101,6 +101,7 @@ pub struct Policy {
     pub max_object_bytes: usize,
     pub max_message_bytes: usize,
     pub max_line_bytes: usize,
+    pub max_events: usize,
     pub window: TimeWindow,
 }
 
@@ -132,6 +133,7 @@ impl Policy {
             max_object_bytes: cfg.max_object_bytes,
             max_message_bytes: cfg.max_message_bytes,
             max_line_bytes: cfg.max_line_bytes,
+            max_events: cfg.max_events_per_message,
             window,
         })
     }

@@ -67,15 +67,15 @@ impl Batch {
     }
 }
 
-/// Decodes received messages into the batch; refused ones are logged, counted and left for
-/// the DLQ.
-pub async fn add(
+/// Decodes received messages (fetching their payloads); the leader renews its lease while
+/// this runs, since a payload may take seconds.
+pub async fn decode_all(
     ctx: &Ctx,
-    dedup: &Dedup,
-    geo: &mut Option<GeoCache<'_>>,
-    batch: &mut Batch,
     msgs: Vec<Received>,
-) {
+) -> Vec<(
+    Received,
+    Result<message::DecodedMessage, super::policy::Refusal>,
+)> {
     let payloads = &ctx.payloads;
     let policy = &ctx.policy;
     let decoded: Vec<_> = futures::stream::iter(msgs.iter())
@@ -83,7 +83,21 @@ pub async fn add(
         .buffered(4)
         .collect()
         .await;
-    for (msg, res) in msgs.into_iter().zip(decoded) {
+    msgs.into_iter().zip(decoded).collect()
+}
+
+/// Adds decoded messages to the batch; refused ones are logged, counted and left for the DLQ.
+pub fn add(
+    ctx: &Ctx,
+    dedup: &Dedup,
+    geo: &mut Option<GeoCache<'_>>,
+    batch: &mut Batch,
+    decoded: Vec<(
+        Received,
+        Result<message::DecodedMessage, super::policy::Refusal>,
+    )>,
+) {
+    for (msg, res) in decoded {
         let d = match res {
             Ok(d) => d,
             Err(refusal) => {

@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::ingest::enrich::{GeoCache, GeoIp};
 use crate::lake::writer::WriterOptions;
 use crate::lake::{Lake, compact};
-use flush::{Batch, add, flush};
+use flush::{Batch, add, decode_all, flush};
 use journal::Dedup;
 pub use journal::JOURNAL_DIR;
 use lease::{Attempt, Lease};
@@ -243,27 +243,16 @@ async fn lead(
                 // Stop receiving; what was already received is flushed and deleted.
                 let _ = stop_tx.send(true);
                 while let Some(msgs) = rx.recv().await {
-                    add(ctx, dedup, &mut geo, &mut batch, msgs).await;
+                    let decoded = decode_all(ctx, msgs).await;
+                    add(ctx, dedup, &mut geo, &mut batch, decoded);
                 }
                 flush(ctx, lease, dedup, &mut batch, &mut touched).await;
                 break Stint::Shutdown;
             }
             _ = tokio::time::sleep_until(renew_at) => {
-                match lease.renew().await {
-                    Ok(true) => renew_at = tokio::time::Instant::now() + renew_every,
-                    Ok(false) => {
-                        let _ = stop_tx.send(true);
-                        break Stint::LostLease;
-                    }
-                    Err(e) => {
-                        // Keep trying until the lease would lapse; then stop consuming.
-                        tracing::warn!(error = %e.chain(": "), "lease renewal failed");
-                        if !lease.valid_for(renew_every) {
-                            let _ = stop_tx.send(true);
-                            break Stint::LostLease;
-                        }
-                        renew_at = tokio::time::Instant::now() + Duration::from_secs(1);
-                    }
+                if !renew(lease, &mut renew_at, renew_every).await {
+                    let _ = stop_tx.send(true);
+                    break Stint::LostLease;
                 }
             }
             done = async {
@@ -280,7 +269,24 @@ async fn lead(
             }
             msgs = rx.recv() => {
                 let Some(msgs) = msgs else { break Stint::LostLease };
-                add(ctx, dedup, &mut geo, &mut batch, msgs).await;
+                // Decoding fetches payloads and may take seconds: keep the lease meanwhile.
+                let decoding = decode_all(ctx, msgs);
+                tokio::pin!(decoding);
+                let decoded = loop {
+                    tokio::select! {
+                        d = &mut decoding => break Some(d),
+                        _ = tokio::time::sleep_until(renew_at) => {
+                            if !renew(lease, &mut renew_at, renew_every).await {
+                                break None;
+                            }
+                        }
+                    }
+                };
+                let Some(decoded) = decoded else {
+                    let _ = stop_tx.send(true);
+                    break Stint::LostLease;
+                };
+                add(ctx, dedup, &mut geo, &mut batch, decoded);
                 if batch.is_full(ctx) {
                     flush(ctx, lease, dedup, &mut batch, &mut touched).await;
                 }
@@ -314,6 +320,31 @@ async fn lead(
         tracing::warn!(error = %e, "compaction task failed");
     }
     Ok(stint)
+}
+
+/// Renews the lease when due; false once it is lost (taken over, or renewals failed until it
+/// would lapse).
+async fn renew(
+    lease: &mut Lease,
+    renew_at: &mut tokio::time::Instant,
+    renew_every: Duration,
+) -> bool {
+    match lease.renew().await {
+        Ok(true) => {
+            *renew_at = tokio::time::Instant::now() + renew_every;
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            // Keep trying until the lease would lapse; then stop consuming.
+            tracing::warn!(error = %e.chain(": "), "lease renewal failed");
+            if !lease.valid_for(renew_every) {
+                return false;
+            }
+            *renew_at = tokio::time::Instant::now() + Duration::from_secs(1);
+            true
+        }
+    }
 }
 
 /// Starts compacting the partitions this leader wrote that are closed (dated before yesterday,

@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
+use crate::tenant::TenantId;
 
 /// The whole file. Only `identity_activity_center` is ours; other top-level sections belong to
 /// the rest of an Identity Security config and are ignored (with a debug log), so the same file
@@ -80,6 +82,89 @@ pub struct IdentityActivityCenter {
     /// How often the leader compacts the closed partitions it wrote (`0s`: never).
     #[serde(default = "default_compact_interval", deserialize_with = "duration")]
     pub compact_interval: Duration,
+
+    // ---- what a message may ask for (issue 15: the queue cannot choose) ----
+    /// Tenants a message's `tenant_id` attribute may name besides `tenant`; absent: only
+    /// `tenant`. A message naming any other tenant is refused (left for the DLQ).
+    #[serde(default)]
+    pub tenants: Option<Vec<TenantId>>,
+    /// Buckets (and key prefixes) whose CloudTrail S3 notifications are followed, each
+    /// optionally bound to the tenant its events belong to. A notification for anything else
+    /// is refused.
+    #[serde(default)]
+    pub cloudtrail_buckets: Vec<CloudTrailBucket>,
+    /// Most object keys one CloudTrail notification may name.
+    #[serde(default = "default_max_keys")]
+    pub max_keys_per_message: usize,
+    /// Largest payload object (`s3_event`, CloudTrail log file), compressed or decompressed.
+    #[serde(default = "default_max_object_bytes")]
+    pub max_object_bytes: usize,
+    /// Most decompressed bytes all of one message's objects may hold together.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Most events one message may hold (its rows are held whole until the message is known
+    /// good, so this bounds a message's memory with `max_message_bytes`).
+    #[serde(default = "default_max_events_per_message")]
+    pub max_events_per_message: usize,
+    /// Longest NDJSON line of a payload (one record).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Bytes of events buffered before a flush (with `batch_max_items`).
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
+    /// Most uids remembered for dropping redelivered copies (with `dedup_window`).
+    #[serde(default = "default_dedup_max_uids")]
+    pub dedup_max_uids: usize,
+    /// Earliest plausible event time (a date); earlier events make their message refused.
+    #[serde(default = "default_time_min")]
+    pub event_time_min: NaiveDate,
+    /// Latest plausible event time (a date, exclusive).
+    #[serde(default = "default_time_max")]
+    pub event_time_max: NaiveDate,
+    /// Delete an `s3_event` payload from `s3_large_files` once its message is ingested and
+    /// deleted (default: keep it; a bucket lifecycle rule may expire it instead).
+    #[serde(default)]
+    pub delete_large_files: bool,
+}
+
+/// One entry of `cloudtrail_buckets`: `s3://bucket/prefix/`, or that with a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CloudTrailBucket {
+    Url(String),
+    Bound {
+        url: String,
+        tenant: Option<TenantId>,
+    },
+}
+
+impl CloudTrailBucket {
+    /// (bucket, key prefix, bound tenant) — checked by `validate`.
+    pub fn parts(&self) -> std::result::Result<(String, String, Option<String>), String> {
+        let (url, tenant) = match self {
+            CloudTrailBucket::Url(u) => (u, None),
+            CloudTrailBucket::Bound { url, tenant } => (url, tenant.as_ref()),
+        };
+        let rest = url.strip_prefix("s3://").ok_or_else(|| {
+            format!("cloudtrail_buckets entry {url:?} is not an s3://bucket/prefix URL")
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.len() < 3 || bucket.contains(|c: char| c.is_whitespace()) {
+            return Err(format!(
+                "cloudtrail_buckets entry {url:?}: invalid bucket name"
+            ));
+        }
+        if prefix.split('/').any(|s| s == ".." || s == ".") {
+            return Err(format!(
+                "cloudtrail_buckets entry {url:?}: `.` or `..` in the prefix"
+            ));
+        }
+        Ok((
+            bucket.to_string(),
+            prefix.to_string(),
+            tenant.map(|t| t.to_string()),
+        ))
+    }
 }
 
 fn yes() -> bool {
@@ -105,6 +190,36 @@ fn default_dedup_window() -> Duration {
 }
 fn default_compact_interval() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_max_keys() -> usize {
+    16
+}
+fn default_max_object_bytes() -> usize {
+    64 << 20
+}
+fn default_max_message_bytes() -> usize {
+    128 << 20
+}
+/// Default longest NDJSON line (one record), for `ingest` and `consume` alike.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+
+fn default_max_line_bytes() -> usize {
+    DEFAULT_MAX_LINE_BYTES
+}
+fn default_max_events_per_message() -> usize {
+    100_000
+}
+fn default_batch_max_bytes() -> usize {
+    64 << 20
+}
+fn default_dedup_max_uids() -> usize {
+    2_000_000
+}
+fn default_time_min() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+fn default_time_max() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2200, 1, 1).unwrap_or_default()
 }
 fn default_wait() -> Duration {
     Duration::from_secs(20)
@@ -205,7 +320,46 @@ impl IdentityActivityCenter {
         {
             return Err("visibility_timeout is at most 12h (SQS's limit)".into());
         }
+        for b in &self.cloudtrail_buckets {
+            b.parts()?;
+        }
+        for (name, v) in [
+            ("max_keys_per_message", self.max_keys_per_message),
+            ("max_object_bytes", self.max_object_bytes),
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_line_bytes", self.max_line_bytes),
+            ("max_events_per_message", self.max_events_per_message),
+            ("batch_max_bytes", self.batch_max_bytes),
+            ("dedup_max_uids", self.dedup_max_uids),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        self.time_window()?;
         Ok(())
+    }
+
+    /// Checks the plausible event-time window (the decoders' `TimeWindow` is built from it).
+    fn time_window(&self) -> std::result::Result<(), String> {
+        use chrono::Datelike;
+        let (lo, hi) = (self.event_time_min, self.event_time_max);
+        if lo < hi && (1..=9999).contains(&lo.year()) && (1..=9999).contains(&hi.year()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "event_time_min {lo} must be before event_time_max {hi}, both in years 1..=9999"
+            ))
+        }
+    }
+
+    /// May a message's `tenant_id` attribute name this tenant?
+    pub fn carries_tenant(&self, tenant: &str) -> bool {
+        tenant == self.tenant
+            || self
+                .tenants
+                .as_ref()
+                .is_some_and(|ts| ts.iter().any(|t| t.as_str() == tenant))
     }
 
     /// The visibility timeout to ask for at receive.
@@ -253,6 +407,39 @@ identity_activity_center:
         let text = format!("{SEED}  batch_max_itemz: 5\n");
         let err = IdentityActivityCenter::parse(&text).unwrap_err();
         assert!(err.contains("batch_max_itemz"), "{err}");
+    }
+
+    #[test]
+    fn queue_policy_keys() {
+        let text = format!(
+            "{SEED}  tenant: acme\n  tenants: [globex]\n  cloudtrail_buckets:\n    - s3://trail/AWSLogs/1111/\n    - url: s3://trail2\n      tenant: globex\n  event_time_max: 2100-01-01\n"
+        );
+        let c = IdentityActivityCenter::parse(&text).unwrap();
+        assert!(c.carries_tenant("acme") && c.carries_tenant("globex"));
+        assert!(!c.carries_tenant("initech"));
+        let parts: Vec<_> = c
+            .cloudtrail_buckets
+            .iter()
+            .map(|b| b.parts().unwrap())
+            .collect();
+        assert_eq!(parts[0], ("trail".into(), "AWSLogs/1111/".into(), None));
+        assert_eq!(
+            parts[1],
+            ("trail2".into(), "".into(), Some("globex".into()))
+        );
+        assert_eq!(c.max_keys_per_message, 16);
+        for bad in [
+            "  tenants: [\"../x\"]\n",
+            "  cloudtrail_buckets: [\"trail\"]\n",
+            "  cloudtrail_buckets: [\"s3://trail/../x\"]\n",
+            "  max_object_bytes: 0\n",
+            "  event_time_min: 2300-01-01\n",
+        ] {
+            assert!(
+                IdentityActivityCenter::parse(&format!("{SEED}{bad}")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -99,6 +99,14 @@ pub enum Error {
     #[error("{0}")]
     LockLost(String),
 
+    /// A run failed part-way; `report` says what it had written and what was undone.
+    #[error("{report}")]
+    Partial {
+        report: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("{0}")]
     Other(String),
 }
@@ -134,6 +142,7 @@ impl Error {
             }
             Error::DataFusion(e) => datafusion_kind(e),
             Error::Json { .. } | Error::Yaml { .. } => ErrorKind::InvalidInput,
+            Error::Partial { source, .. } => source.kind(),
             Error::Parquet { .. } | Error::Arrow(_) | Error::Other(_) => ErrorKind::Internal,
         }
     }

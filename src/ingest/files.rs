@@ -1,12 +1,14 @@
-//! The batch driver: records in (files, stdin, generated, later SQS) → decode → enrich → batch
-//! by (tenant, date) → Parquet files in the lake; bad records → a rejects file with the reason.
+//! The batch driver: records in (files, stdin, generated) → decode → enrich → batch by
+//! (tenant, date) → Parquet files in the lake; bad records → rejects files with the reason.
 //!
-//! Decoding and encoding run on `threads` OS threads; memory is bounded by `flush_rows` (rows
-//! buffered before a flush), never by the input size.
+//! Decoding and encoding run on `threads` OS threads. Memory is bounded by `flush_rows` and
+//! `flush_bytes` (what is buffered before a flush), the line and document limits of
+//! [`Limits`] (what one record may hold) and a few chunks in flight — never by the input size.
+//! Rejects are written as they come, in parts, each part before the data flushed after it; a
+//! run that fails removes what it wrote (see [`Collector::roll_back`]), so it can be re-run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,14 +20,19 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::ingest::enrich::{GeoCache, GeoIp};
-use crate::ingest::source::{self, SourceKind};
+use crate::ingest::reader::{self, Input, Limits};
+use crate::ingest::source::{self, DecodeOptions, SourceKind, TimeWindow};
 use crate::lake::Lake;
 use crate::lake::writer::{self, WriterOptions, WrittenFile};
 use crate::schema::RowBatchBuilder;
 
 /// Lines handed to a decode thread at a time: large enough to amortize channel costs, small
 /// enough that a few in flight stay a few MB.
-const CHUNK_LINES: usize = 2048;
+pub const CHUNK_LINES: usize = 2048;
+/// Bytes of text after which a chunk is handed over even if it has fewer lines.
+pub const CHUNK_BYTES: usize = 4 << 20;
+/// Rejects buffered before they are written out as a part of the rejects file.
+pub const REJECTS_PART_BYTES: usize = 4 << 20;
 
 /// Settings of one ingest run.
 #[derive(Clone)]
@@ -38,12 +45,20 @@ pub struct IngestOptions {
     pub geoip: Option<Arc<GeoIp>>,
     /// Rows buffered across partitions before a flush writes them out.
     pub flush_rows: usize,
+    /// Bytes (Arrow memory) buffered across partitions before a flush writes them out.
+    pub flush_bytes: usize,
     /// Decode/encode threads.
     pub threads: usize,
+    /// Event times accepted; others are rejects.
+    pub window: TimeWindow,
+    /// Longest line and document.
+    pub limits: Limits,
 }
 
 /// Default rows buffered across partitions before a flush.
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
+/// Default bytes buffered across partitions before a flush.
+pub const DEFAULT_FLUSH_BYTES: usize = 128 << 20;
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -52,7 +67,10 @@ impl Default for IngestOptions {
             source: None,
             geoip: None,
             flush_rows: DEFAULT_FLUSH_ROWS,
+            flush_bytes: DEFAULT_FLUSH_BYTES,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            window: TimeWindow::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -74,7 +92,9 @@ pub struct IngestSummary {
     pub by_source: BTreeMap<String, u64>,
     pub by_partition: BTreeMap<(String, NaiveDate), u64>,
     pub files: Vec<WrittenFile>,
+    /// The first rejects file (`rejects_parts` lists all when there are several).
     pub rejects_path: Option<String>,
+    pub rejects_parts: Vec<String>,
     pub bytes_read: u64,
     pub elapsed_ms: u128,
 }
@@ -88,6 +108,26 @@ pub struct Chunk {
     pub lines: Vec<String>,
 }
 
+/// Where a producer sends its work: chunks to the decode threads, and rejects it found itself
+/// (an over-long line, invalid UTF-8) straight to the collector.
+pub struct Feed {
+    pub chunks: std::sync::mpsc::SyncSender<Chunk>,
+    out: mpsc::Sender<Decoded>,
+}
+
+impl Feed {
+    /// Sends a reject; false when the collector stopped listening.
+    pub fn reject(&self, r: Reject) -> bool {
+        self.out
+            .blocking_send(Decoded {
+                batches: Vec::new(),
+                by_source: HashMap::new(),
+                rejects: vec![r],
+            })
+            .is_ok()
+    }
+}
+
 /// The decoded form of a chunk, ready for the collector.
 struct Decoded {
     batches: Vec<((Arc<str>, NaiveDate), RecordBatch)>,
@@ -99,15 +139,19 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
     let mut builders: HashMap<NaiveDate, RowBatchBuilder> = HashMap::new();
     let mut by_source: HashMap<&'static str, u64> = HashMap::new();
     let mut rejects = Vec::new();
+    let dopts = DecodeOptions {
+        forced: opts.source,
+        window: opts.window,
+    };
     for (i, line) in chunk.lines.iter().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
         }
         let line_no = chunk.first_line + i as u64;
-        let results = source::decode_text(trimmed, opts.source);
+        let results = source::decode_elements(trimmed, &dopts);
         let multi = results.len() > 1;
-        for (elem, res) in results.into_iter().enumerate() {
+        for (elem, (res, raw)) in results.into_iter().enumerate() {
             match res {
                 Ok(mut row) => {
                     if let Some(g) = geo.as_mut() {
@@ -129,7 +173,12 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
                     } else {
                         e.to_string()
                     },
-                    record: line.trim_end_matches(['\n', '\r']).to_string(),
+                    // The bad element alone, not the whole document it came in.
+                    record: if multi {
+                        raw.to_string()
+                    } else {
+                        line.trim_end_matches(['\n', '\r']).to_string()
+                    },
                 }),
             }
         }
@@ -162,7 +211,11 @@ pub struct Collector {
     writer_opts: Arc<WriterOptions>,
     buffered: HashMap<(Arc<str>, NaiveDate), Vec<RecordBatch>>,
     buffered_rows: usize,
-    rejects: Vec<Reject>,
+    buffered_bytes: usize,
+    /// Rejects serialized as NDJSON, not yet written.
+    rejects: Vec<u8>,
+    /// `rejects/{time}-{uuid}`, fixed at the first part.
+    rejects_stem: Option<String>,
     pub summary: IngestSummary,
 }
 
@@ -177,7 +230,9 @@ impl Collector {
             writer_opts,
             buffered: HashMap::new(),
             buffered_rows: 0,
+            buffered_bytes: 0,
             rejects: Vec::new(),
+            rejects_stem: None,
             summary: IngestSummary::default(),
         }
     }
@@ -188,9 +243,15 @@ impl Collector {
             self.summary.events += n;
         }
         self.summary.rejected += d.rejects.len() as u64;
-        self.rejects.extend(d.rejects);
+        for r in d.rejects {
+            // A Reject is plain strings and numbers: serializing it cannot fail.
+            if serde_json::to_writer(&mut self.rejects, &r).is_ok() {
+                self.rejects.push(b'\n');
+            }
+        }
         for (key, batch) in d.batches {
             self.buffered_rows += batch.num_rows();
+            self.buffered_bytes += batch.get_array_memory_size();
             *self
                 .summary
                 .by_partition
@@ -201,13 +262,16 @@ impl Collector {
     }
 
     fn should_flush(&self) -> bool {
-        self.buffered_rows >= self.opts.flush_rows
+        self.buffered_rows >= self.opts.flush_rows || self.buffered_bytes >= self.opts.flush_bytes
     }
 
-    /// Writes every buffered partition as one file each, encoding on `threads` threads.
+    /// Writes the pending rejects first (so no data is in the lake whose rejects are not),
+    /// then every buffered partition as one file each, encoding on `threads` threads.
     pub async fn flush(&mut self) -> Result<Vec<WrittenFile>> {
+        self.write_rejects().await?;
         let parts: Vec<_> = self.buffered.drain().collect();
         self.buffered_rows = 0;
+        self.buffered_bytes = 0;
         let sem = Arc::new(tokio::sync::Semaphore::new(self.opts.threads.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for ((tenant, date), batches) in parts {
@@ -224,6 +288,7 @@ impl Collector {
                     tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize)> {
                         let schema = crate::schema::file_schema();
                         let batch = arrow::compute::concat_batches(&schema, &batches)?;
+                        drop(batches);
                         let rows = batch.num_rows();
                         Ok((writer::encode(&batch, &wopts, &label)?, rows))
                     })
@@ -233,36 +298,56 @@ impl Collector {
             });
         }
         let mut written = Vec::new();
+        let mut first_err = None;
         while let Some(res) = tasks.join_next().await {
-            written.push(res.map_err(|e| Error::Other(format!("flush task failed: {e}")))??);
+            match res.map_err(|e| Error::Other(format!("flush task failed: {e}"))) {
+                Ok(Ok(w)) => written.push(w),
+                Ok(Err(e)) | Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
+        // Files that were written are recorded even when a sibling failed, so a roll-back
+        // finds them.
         written.sort_by(|a, b| (&a.tenant, a.date).cmp(&(&b.tenant, b.date)));
         self.summary.files.extend(written.iter().cloned());
-        Ok(written)
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
     }
 
-    /// Writes the rejects gathered so far to `rejects/{time}-{uuid}.ndjson`, one JSON object
-    /// per bad record: `{"input","line","reason","record"}`.
+    /// Writes the rejects gathered since the last part as the next part of
+    /// `rejects/{time}-{uuid}.ndjson` (then `…-2.ndjson`, …), one JSON object per bad record:
+    /// `{"input","line","reason","record"}`.
     pub async fn write_rejects(&mut self) -> Result<Option<String>> {
         if self.rejects.is_empty() {
             return Ok(None);
         }
-        let mut out = Vec::new();
-        for r in self.rejects.drain(..) {
-            serde_json::to_writer(&mut out, &r).map_err(|e| Error::json("a reject", e))?;
-            out.push(b'\n');
-        }
-        let name = format!(
-            "rejects/{}-{}.ndjson",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            uuid::Uuid::now_v7()
-        );
+        let stem = self
+            .rejects_stem
+            .get_or_insert_with(|| {
+                format!(
+                    "rejects/{}-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+                    uuid::Uuid::now_v7()
+                )
+            })
+            .clone();
+        let n = self.summary.rejects_parts.len() + 1;
+        let name = if n == 1 {
+            format!("{stem}.ndjson")
+        } else {
+            format!("{stem}-{n}.ndjson")
+        };
         let path = self.lake.path(&name);
+        let body = std::mem::take(&mut self.rejects);
         self.lake
             .store()
-            .put(&path, PutPayload::from(out))
+            .put(&path, PutPayload::from(body))
             .await
             .map_err(|e| Error::store(path.to_string(), e))?;
+        writer::sync_local(&self.lake, &path)?;
         let shown = if self.lake.is_local() {
             format!("{}/{}", self.lake.display(), name)
         } else {
@@ -272,18 +357,55 @@ impl Collector {
                 path
             )
         };
-        self.summary.rejects_path = Some(shown.clone());
+        self.summary.rejects_parts.push(shown.clone());
+        self.summary.rejects_path.get_or_insert(shown.clone());
         Ok(Some(shown))
+    }
+
+    /// Undoes a failed run: deletes the data files and rejects parts it wrote, so running
+    /// the same command again neither loses nor doubles a row. Returns what it could not
+    /// delete (those the user must remove before retrying).
+    pub async fn roll_back(&mut self) -> Vec<String> {
+        let mut left = Vec::new();
+        for f in self.summary.files.drain(..) {
+            if let Err(e) = self.lake.store().delete(&f.path).await {
+                tracing::error!(path = %f.path, error = %e, "cannot remove a file of the failed run");
+                left.push(f.path.to_string());
+            }
+        }
+        if let Some(stem) = &self.rejects_stem {
+            for n in 1..=self.summary.rejects_parts.len() {
+                let name = if n == 1 {
+                    format!("{stem}.ndjson")
+                } else {
+                    format!("{stem}-{n}.ndjson")
+                };
+                let path = self.lake.path(&name);
+                match self.lake.store().delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(_) => left.push(path.to_string()),
+                }
+            }
+        }
+        left
     }
 }
 
 /// Runs decode threads over chunks from `produce`, collecting into the lake.
 ///
 /// `produce` runs on its own thread and sends chunks; it returns the number of input bytes it
-/// read (for the summary) or an error that stops the run after what was read is written.
+/// read (for the summary) or an error that fails the run.
 pub async fn run<F>(lake: &Lake, opts: IngestOptions, produce: F) -> Result<IngestSummary>
 where
     F: FnOnce(&std::sync::mpsc::SyncSender<Chunk>) -> Result<u64> + Send + 'static,
+{
+    run_fed(lake, opts, move |feed| produce(&feed.chunks)).await
+}
+
+/// `run` for a producer that also reports rejects of its own.
+pub async fn run_fed<F>(lake: &Lake, opts: IngestOptions, produce: F) -> Result<IngestSummary>
+where
+    F: FnOnce(&Feed) -> Result<u64> + Send + 'static,
 {
     let start = Instant::now();
     let threads = opts.threads.max(1);
@@ -291,7 +413,11 @@ where
     let chunk_rx = Arc::new(std::sync::Mutex::new(chunk_rx));
     let (out_tx, mut out_rx) = mpsc::channel::<Decoded>(threads * 2);
 
-    let producer = std::thread::spawn(move || produce(&chunk_tx));
+    let feed = Feed {
+        chunks: chunk_tx,
+        out: out_tx.clone(),
+    };
+    let producer = std::thread::spawn(move || produce(&feed));
     let mut workers = Vec::new();
     for _ in 0..threads {
         let rx = chunk_rx.clone();
@@ -312,200 +438,73 @@ where
     drop(out_tx);
 
     let mut collector = Collector::new(lake.clone(), opts);
-    let mut flush_err = None;
+    let mut failure: Option<Error> = None;
     while let Some(d) = out_rx.recv().await {
         collector.add(d);
-        if collector.should_flush()
-            && flush_err.is_none()
-            && let Err(e) = collector.flush().await
-        {
-            flush_err = Some(e);
+        let step = if collector.should_flush() {
+            collector.flush().await.map(|_| ())
+        } else if collector.rejects.len() >= REJECTS_PART_BYTES {
+            collector.write_rejects().await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = step {
+            failure = Some(e);
+            break;
         }
     }
+    // Stop the producer and the decoders (their sends fail once the receiver is gone).
+    drop(out_rx);
     for w in workers {
-        w.join()
-            .map_err(|_| Error::Other("a decode thread panicked".into()))?;
+        if w.join().is_err() {
+            failure.get_or_insert(Error::Other("a decode thread panicked".into()));
+        }
     }
-    let bytes_read = producer
-        .join()
-        .map_err(|_| Error::Other("the input reader panicked".into()))?;
-    if let Some(e) = flush_err {
-        return Err(e);
+    let bytes_read = match producer.join() {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            failure.get_or_insert(e);
+            0
+        }
+        Err(_) => {
+            failure.get_or_insert(Error::Other("the input reader panicked".into()));
+            0
+        }
+    };
+    if failure.is_none()
+        && let Err(e) = collector.flush().await
+    {
+        failure = Some(e);
     }
-    collector.flush().await?;
-    collector.write_rejects().await?;
+    if failure.is_none()
+        && let Err(e) = collector.write_rejects().await
+    {
+        failure = Some(e);
+    }
+    if let Some(e) = failure {
+        let wrote = collector.summary.files.len();
+        let rows: usize = collector.summary.files.iter().map(|f| f.rows).sum();
+        let parts = collector.summary.rejects_parts.len();
+        let left = collector.roll_back().await;
+        let report = if left.is_empty() {
+            format!(
+                "ingest failed; removed the {wrote} data files ({rows} events) and {parts} rejects files it had written, so the same command can be run again"
+            )
+        } else {
+            format!(
+                "ingest failed; these files of the failed run could not be removed — delete them before running it again: {}",
+                left.join(", ")
+            )
+        };
+        return Err(Error::Partial {
+            report,
+            source: Box::new(e),
+        });
+    }
     let mut summary = std::mem::take(&mut collector.summary);
     summary.elapsed_ms = start.elapsed().as_millis();
-    match bytes_read {
-        Ok(n) => summary.bytes_read = n,
-        Err(e) => return Err(e),
-    }
+    summary.bytes_read = bytes_read;
     Ok(summary)
-}
-
-/// An input to ingest: a file path or `-` for stdin.
-#[derive(Debug, Clone)]
-pub enum Input {
-    File(PathBuf),
-    Stdin,
-}
-
-impl Input {
-    pub fn parse(s: &str) -> Input {
-        if s == "-" {
-            Input::Stdin
-        } else {
-            Input::File(PathBuf::from(s))
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Input::File(p) => p.display().to_string(),
-            Input::Stdin => "<stdin>".into(),
-        }
-    }
-
-    /// The whole input as text (gunzipped when gzip).
-    pub fn read_to_string(&self) -> Result<String> {
-        let mut r = open_input(self, Arc::default())?;
-        let mut s = String::new();
-        r.read_to_string(&mut s).map_err(|e| Error::Io {
-            op: "read",
-            path: self.name().into(),
-            source: e,
-        })?;
-        Ok(s)
-    }
-}
-
-/// Counts bytes read from the underlying (compressed) input, for progress and the summary.
-struct Counting<R> {
-    inner: R,
-    count: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Opens an input, transparently gunzipping (by magic bytes, not by name).
-fn open_input(
-    input: &Input,
-    count: Arc<std::sync::atomic::AtomicU64>,
-) -> Result<Box<dyn BufRead + Send>> {
-    let raw: Box<dyn Read + Send> = match input {
-        Input::File(p) => Box::new(std::fs::File::open(p).map_err(|e| Error::Io {
-            op: "open",
-            path: p.clone(),
-            source: e,
-        })?),
-        Input::Stdin => Box::new(std::io::stdin()),
-    };
-    let mut buf = BufReader::with_capacity(1 << 20, Counting { inner: raw, count });
-    let head = buf.fill_buf().map_err(|e| Error::Io {
-        op: "read",
-        path: input.name().into(),
-        source: e,
-    })?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(buf),
-        )))
-    } else {
-        Ok(Box::new(buf))
-    }
-}
-
-/// Reads inputs into chunks: NDJSON line by line (streaming), or — when the input is one JSON
-/// document (an array, a pretty-printed object such as a CloudTrail log file) — as a whole.
-pub fn read_inputs(
-    inputs: Vec<Input>,
-    tenant: &str,
-    tx: &std::sync::mpsc::SyncSender<Chunk>,
-    progress: Option<indicatif::ProgressBar>,
-) -> Result<u64> {
-    let tenant: Arc<str> = Arc::from(tenant);
-    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for input in inputs {
-        let name: Arc<str> = Arc::from(input.name().as_str());
-        let io_err = |e| Error::Io {
-            op: "read",
-            path: PathBuf::from(name.as_ref()),
-            source: e,
-        };
-        let mut r = open_input(&input, count.clone())?;
-        let mut first = String::new();
-        let mut line_no = 1u64;
-        // Skip leading blank lines to see what the document looks like.
-        loop {
-            first.clear();
-            if r.read_line(&mut first).map_err(io_err)? == 0 || !first.trim().is_empty() {
-                break;
-            }
-            line_no += 1;
-        }
-        if first.trim().is_empty() {
-            continue;
-        }
-        // NDJSON when the first line is a complete JSON value (an object, or an array of
-        // events on one line); otherwise the input is one multi-line document.
-        let whole_document = serde_json::from_str::<serde::de::IgnoredAny>(first.trim()).is_err();
-        if whole_document {
-            let mut rest = String::new();
-            r.read_to_string(&mut rest).map_err(io_err)?;
-            first.push_str(&rest);
-            let chunk = Chunk {
-                tenant: tenant.clone(),
-                input: name.clone(),
-                first_line: line_no,
-                lines: vec![first],
-            };
-            if tx.send(chunk).is_err() {
-                break;
-            }
-            continue;
-        }
-        let mut lines = Vec::with_capacity(CHUNK_LINES);
-        let mut chunk_start = line_no;
-        lines.push(std::mem::take(&mut first));
-        loop {
-            let mut line = String::new();
-            let n = r.read_line(&mut line).map_err(io_err)?;
-            if n > 0 {
-                lines.push(line);
-            }
-            if lines.len() >= CHUNK_LINES || (n == 0 && !lines.is_empty()) {
-                let len = lines.len() as u64;
-                let chunk = Chunk {
-                    tenant: tenant.clone(),
-                    input: name.clone(),
-                    first_line: chunk_start,
-                    lines: std::mem::replace(&mut lines, Vec::with_capacity(CHUNK_LINES)),
-                };
-                chunk_start += len;
-                if tx.send(chunk).is_err() {
-                    return Ok(count.load(std::sync::atomic::Ordering::Relaxed));
-                }
-                if let Some(p) = &progress {
-                    p.set_position(count.load(std::sync::atomic::Ordering::Relaxed));
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
-    }
-    if let Some(p) = &progress {
-        p.finish_and_clear();
-    }
-    Ok(count.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Ingests files (or stdin) into the lake.
@@ -539,15 +538,19 @@ pub async fn ingest_files(
         if let Input::File(p) = i
             && !Path::new(p).is_file()
         {
-            return Err(Error::Io {
-                op: "read",
-                path: p.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
+            return Err(Error::io(
+                "read",
+                p.clone(),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
         }
     }
     let tenant = opts.tenant.clone();
-    run(lake, opts, move |tx| read_inputs(inputs, &tenant, tx, bar)).await
+    let limits = opts.limits;
+    run_fed(lake, opts, move |feed| {
+        reader::read_inputs(inputs, &tenant, limits, feed, bar)
+    })
+    .await
 }
 
 impl IngestSummary {
@@ -593,6 +596,13 @@ impl IngestSummary {
         }
         if let Some(p) = &self.rejects_path {
             let _ = writeln!(s, "rejected records (with reasons) written to {p}");
+            if self.rejects_parts.len() > 1 {
+                let _ = writeln!(
+                    s,
+                    "  and {} more parts beside it",
+                    self.rejects_parts.len() - 1
+                );
+            }
         }
         s
     }

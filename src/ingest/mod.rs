@@ -3,7 +3,9 @@
 
 pub mod enrich;
 pub mod files;
+pub mod reader;
 pub mod source;
 pub mod sqs;
 
 pub use files::*;
+pub use reader::{Input, Limits};

@@ -33,6 +33,13 @@ pub fn new_file_path(lake: &Lake, tenant: &str, date: NaiveDate) -> Path {
     ))
 }
 
+/// Can this date name a partition directory: a four-digit year, so `YYYY-MM-DD` is exactly ten
+/// characters and `parse_date` (every reader's listing) reads it back?
+pub fn is_partition_date(date: NaiveDate) -> bool {
+    use chrono::Datelike;
+    (0..=9999).contains(&date.year())
+}
+
 /// Parses a partition date directory name.
 pub fn parse_date(segment: &str) -> Option<NaiveDate> {
     if segment.len() != 10 {
@@ -69,6 +76,24 @@ mod tests {
         assert_eq!(parse_date("2024-3-20"), None);
         assert_eq!(parse_date("2024-02-30"), None);
         assert_eq!(parse_date("tmp"), None);
+    }
+
+    #[test]
+    fn partition_dates_round_trip() {
+        for (y, ok) in [
+            (1970, true),
+            (9999, true),
+            (10000, false),
+            (-2, false),
+            (0, true),
+        ] {
+            let d = NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
+            assert_eq!(is_partition_date(d), ok, "{y}");
+            if ok {
+                let seg = d.format("%Y-%m-%d").to_string();
+                assert_eq!(parse_date(&seg), Some(d), "{seg}");
+            }
+        }
     }
 
     #[test]

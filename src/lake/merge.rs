@@ -428,7 +428,7 @@ pub async fn merge(
         let exhausted = cursors[top].pos >= cursors[top].batch.as_ref().map_or(0, |b| b.num_rows());
         if exhausted || pending.len() >= BATCH_ROWS || out.room() <= pending.len() {
             // Rows refer to the cursors' current batches: emit before any is replaced.
-            out.write(&cursors, &mut pending).await?;
+            out.write(&mut cursors, &mut pending).await?;
         }
         if exhausted && !cursors[top].load(&conv).await? {
             let last = heap.len() - 1;
@@ -437,7 +437,7 @@ pub async fn merge(
         }
         sift_down(&mut heap, 0, |a, b| less(&cursors, a, b));
     }
-    out.write(&cursors, &mut pending).await?;
+    out.write(&mut cursors, &mut pending).await?;
     out.finish().await
 }
 
@@ -496,7 +496,7 @@ impl<'a> Output<'a> {
         }
     }
 
-    async fn write(&mut self, cursors: &[Cursor], pending: &mut Vec<(usize, usize)>) -> Result<()> {
+    async fn write(&mut self, cursors: &mut [Cursor], pending: &mut Vec<(usize, usize)>) -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }

@@ -12,18 +12,18 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use crate::common::{self, Moto};
 
 /// moto plus a lake bucket, a transient bucket, a queue with a DLQ, and a config file.
-struct Stand {
-    moto: Moto,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    sqs: aws_sdk_sqs::Client,
-    queue: String,
-    dlq: String,
+pub(crate) struct Stand {
+    pub(crate) moto: Moto,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) queue: String,
+    pub(crate) dlq: String,
 }
 
 impl Stand {
     /// `max_receive`: the redrive policy's maxReceiveCount.
-    async fn new(extra_yaml: &str, max_receive: u32) -> Stand {
+    pub(crate) async fn new(extra_yaml: &str, max_receive: u32) -> Stand {
         let moto = Moto::start();
         moto.create_bucket("lake");
         moto.create_bucket("transient");
@@ -70,7 +70,7 @@ impl Stand {
         std::fs::write(
             &config,
             format!(
-                "identity_activity_center:\n  region: us-east-1\n  s3: s3://lake/data/\n  s3_large_files: s3://transient/large_files\n  sqs_queue_url: {queue}\n  tenant: acme\n  batch_max_interval: 1s\n  visibility_timeout: 3s\n  receive_wait: 1s\n  lease_ttl: 3s\n  receivers: 2\n{extra_yaml}"
+                "identity_activity_center:\n  region: us-east-1\n  s3: s3://lake/data/\n  s3_large_files: s3://transient/large_files\n  sqs_queue_url: {queue}\n  tenant: acme\n  batch_max_interval: 1s\n  visibility_timeout: 3s\n  receive_wait: 1s\n  lease_ttl: 3s\n  receivers: 2\n  tenants: [globex]\n  cloudtrail_buckets:\n    - s3://transient/AWSLogs/\n{extra_yaml}"
             ),
         )
         .unwrap();
@@ -85,7 +85,7 @@ impl Stand {
     }
 
     /// The binary with the AWS environment pointing at moto.
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_auditlake"));
         c.args(args)
             .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
@@ -98,7 +98,7 @@ impl Stand {
         c
     }
 
-    fn run(&self, args: &[&str]) -> String {
+    pub(crate) fn run(&self, args: &[&str]) -> String {
         let out = self.cmd(args).output().unwrap();
         assert!(
             out.status.success(),
@@ -108,7 +108,7 @@ impl Stand {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn publish(&self, extra: &[&str], files: &[&Path]) {
+    pub(crate) fn publish(&self, extra: &[&str], files: &[&Path]) {
         let mut args = vec!["publish", "--config", self.config.to_str().unwrap()];
         args.extend_from_slice(extra);
         args.extend(files.iter().map(|f| f.to_str().unwrap()));
@@ -116,11 +116,16 @@ impl Stand {
     }
 
     /// A consumer in the background; its log goes to `log`.
-    fn consumer(&self, metrics_port: u16, log: &str) -> Child {
+    pub(crate) fn consumer(&self, metrics_port: u16, log: &str) -> Child {
         self.consumer_with(metrics_port, log, &[])
     }
 
-    fn consumer_with(&self, metrics_port: u16, log: &str, env: &[(&str, &str)]) -> Child {
+    pub(crate) fn consumer_with(
+        &self,
+        metrics_port: u16,
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> Child {
         let log = std::fs::File::create(self.dir.path().join(log)).unwrap();
         self.cmd(&[
             "-v",
@@ -138,12 +143,12 @@ impl Stand {
     }
 
     /// One CSV cell of a query over the whole lake.
-    fn scalar(&self, sql: &str) -> String {
+    pub(crate) fn scalar(&self, sql: &str) -> String {
         let out = self.run(&["query", "--lake", "s3://lake", "--format", "csv", sql]);
         out.lines().nth(1).unwrap_or_default().to_string()
     }
 
-    async fn depth(&self, url: &str) -> (u64, u64) {
+    pub(crate) async fn depth(&self, url: &str) -> (u64, u64) {
         let a = self
             .sqs
             .get_queue_attributes()
@@ -161,13 +166,13 @@ impl Stand {
         )
     }
 
-    fn log(&self, name: &str) -> String {
+    pub(crate) fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 }
 
 /// A metric's value from a consumer's `/metrics` (None while it is not answering).
-fn metric(port: u16, name: &str) -> Option<f64> {
+pub(crate) fn metric(port: u16, name: &str) -> Option<f64> {
     let resp = common::http(&format!("http://127.0.0.1:{port}"), "GET", "/metrics").ok()?;
     resp.lines()
         .find_map(|l| l.strip_prefix(&format!("auditlake_consume_{name} ")))
@@ -175,7 +180,7 @@ fn metric(port: u16, name: &str) -> Option<f64> {
 }
 
 /// Polls `f` every 100 ms until it is true or `limit` passes.
-async fn wait_for(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !f().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -183,7 +188,7 @@ async fn wait_for(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool)
     }
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
 }

@@ -14,6 +14,7 @@ mod flight;
 mod fusion;
 mod glue;
 mod hostile_flight;
+mod hostile_ingest;
 mod ingest;
 mod isolation;
 mod output;

@@ -9,10 +9,13 @@ use clap::ValueEnum;
 
 use super::EXIT_REJECTED;
 use super::args::LakeArgs;
-use crate::error::Result;
+use chrono::NaiveDate;
+
+use crate::error::{Error, Result};
 use crate::ingest::enrich::GeoIp;
-use crate::ingest::source::SourceKind;
-use crate::ingest::{self, DEFAULT_FLUSH_ROWS, IngestOptions, Input};
+use crate::ingest::reader::{DEFAULT_MAX_DOCUMENT_BYTES, DEFAULT_MAX_LINE_BYTES};
+use crate::ingest::source::{SourceKind, TimeWindow};
+use crate::ingest::{self, DEFAULT_FLUSH_BYTES, DEFAULT_FLUSH_ROWS, IngestOptions, Input, Limits};
 use crate::tenant::TenantId;
 
 /// Which decoder reads the records.
@@ -55,6 +58,22 @@ pub struct Args {
     /// Rows buffered before a flush (bounds memory).
     #[arg(long, default_value_t = DEFAULT_FLUSH_ROWS)]
     pub flush_rows: usize,
+    /// Bytes buffered before a flush (bounds memory, with --flush-rows).
+    #[arg(long, default_value_t = DEFAULT_FLUSH_BYTES)]
+    pub flush_bytes: usize,
+    /// Longest NDJSON line (one record); a longer one is a reject.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Largest JSON document (a CloudTrail log file, a JSON array); a larger one is read as
+    /// NDJSON lines.
+    #[arg(long, default_value_t = DEFAULT_MAX_DOCUMENT_BYTES)]
+    pub max_document_bytes: usize,
+    /// Earliest plausible event time (a date); earlier events are rejects.
+    #[arg(long, default_value = "1970-01-01")]
+    pub event_time_min: NaiveDate,
+    /// Latest plausible event time (a date, exclusive); later events are rejects.
+    #[arg(long, default_value = "2200-01-01")]
+    pub event_time_max: NaiveDate,
     /// Files to read; `-` reads stdin.
     #[arg(required = true)]
     pub files: Vec<String>,
@@ -63,11 +82,23 @@ pub struct Args {
 pub async fn run(a: Args) -> Result<ExitCode> {
     let lake = a.lake.open()?;
     let geoip = a.geoip.map(|p| GeoIp::open(&p)).transpose()?.map(Arc::new);
+    let window = TimeWindow::from_dates(a.event_time_min, a.event_time_max).ok_or_else(|| {
+        Error::Config(format!(
+            "--event-time-min {} must be before --event-time-max {}, both in years 1..=9999",
+            a.event_time_min, a.event_time_max
+        ))
+    })?;
     let opts = IngestOptions {
         tenant: a.tenant.into_string(),
         source: a.source.kind(),
         geoip,
         flush_rows: a.flush_rows.max(1),
+        flush_bytes: a.flush_bytes.max(1),
+        window,
+        limits: Limits {
+            max_line_bytes: a.max_line_bytes.max(1),
+            max_document_bytes: a.max_document_bytes.max(a.max_line_bytes).max(1),
+        },
         ..Default::default()
     };
     let inputs = a.files.iter().map(|f| Input::parse(f)).collect();

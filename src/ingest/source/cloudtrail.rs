@@ -23,13 +23,29 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     (r.identity, r.identity_kind) = match ty.as_str() {
         "Root" => (id("arn").or_else(|| id("accountId")), Some("root".into())),
         "IAMUser" => (id("userName").or_else(|| id("arn")), Some("user".into())),
+        // Some services log an assumed role without `arn`: the session's own names first,
+        // then the role that issued it.
         "AssumedRole" => (
-            id("arn").or_else(|| {
-                text_at(
-                    o,
-                    &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-                )
-            }),
+            id("arn")
+                .or_else(|| id("userName"))
+                .or_else(|| id("principalId"))
+                .or_else(|| {
+                    text_at(
+                        o,
+                        &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+                    )
+                })
+                .or_else(|| {
+                    text_at(
+                        o,
+                        &[
+                            "userIdentity",
+                            "sessionContext",
+                            "sessionIssuer",
+                            "userName",
+                        ],
+                    )
+                }),
             Some("role".into()),
         ),
         "AWSService" => (id("invokedBy"), Some("service".into())),

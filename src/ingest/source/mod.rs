@@ -70,6 +70,101 @@ pub enum DecodeError {
     BadTime { field: &'static str, value: String },
     #[error("missing required field `{0}` for a {1} record")]
     Missing(&'static str, &'static str),
+    /// A time that parses but cannot be a real audit event's (epoch µs/ns read as ms, year
+    /// 10000, a negative year): it would land in a partition no reader lists.
+    #[error("event time {value} is outside the plausible window {window}{hint}")]
+    TimeOutOfWindow {
+        value: String,
+        window: TimeWindow,
+        hint: &'static str,
+    },
+}
+
+/// The event times accepted: `[min, max)` in UTC milliseconds. Anything outside is a reject,
+/// so every accepted row lands in a `YYYY-MM-DD` partition that readers list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub min_ms: i64,
+    pub max_ms: i64,
+}
+
+/// Default lower bound: 1970-01-01T00:00:00Z.
+pub const DEFAULT_TIME_MIN_MS: i64 = 0;
+/// Default upper bound (exclusive): 2200-01-01T00:00:00Z.
+pub const DEFAULT_TIME_MAX_MS: i64 = 7_258_118_400_000;
+
+impl Default for TimeWindow {
+    fn default() -> Self {
+        TimeWindow {
+            min_ms: DEFAULT_TIME_MIN_MS,
+            max_ms: DEFAULT_TIME_MAX_MS,
+        }
+    }
+}
+
+impl TimeWindow {
+    /// A window from two dates (`max` exclusive); None unless `min < max` and both lie in
+    /// years 1..=9999, so a partition directory is always a four-digit-year date.
+    pub fn from_dates(min: chrono::NaiveDate, max: chrono::NaiveDate) -> Option<TimeWindow> {
+        use chrono::Datelike;
+        let ok = |d: chrono::NaiveDate| (1..=9999).contains(&d.year());
+        if !(ok(min) && ok(max) && min < max) {
+            return None;
+        }
+        let ms = |d: chrono::NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis())
+        };
+        Some(TimeWindow {
+            min_ms: ms(min)?,
+            max_ms: ms(max)?,
+        })
+    }
+
+    pub fn contains(&self, ms: i64) -> bool {
+        (self.min_ms..self.max_ms).contains(&ms)
+    }
+
+    fn check(&self, ms: i64) -> Result<(), DecodeError> {
+        if self.contains(ms) {
+            return Ok(());
+        }
+        let value = match chrono::DateTime::from_timestamp_millis(ms) {
+            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            None => format!("{ms} ms since 1970"),
+        };
+        // Numbers are read as epoch milliseconds; seconds, µs and ns are the usual mistakes.
+        let hint = if ms >= self.max_ms && ms >= 1_000_000_000_000_000 {
+            " (numbers are epoch milliseconds; this looks like microseconds or nanoseconds)"
+        } else if (0..1_000_000_000_000).contains(&ms) && ms >= 100_000_000 && ms < self.min_ms {
+            " (numbers are epoch milliseconds; this looks like seconds)"
+        } else {
+            ""
+        };
+        Err(DecodeError::TimeOutOfWindow {
+            value,
+            window: *self,
+            hint,
+        })
+    }
+}
+
+impl std::fmt::Display for TimeWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| ms.to_string())
+        };
+        write!(f, "{}..{}", d(self.min_ms), d(self.max_ms))
+    }
+}
+
+/// How records are decoded: an optional forced source and the plausible time window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecodeOptions {
+    pub forced: Option<SourceKind>,
+    pub window: TimeWindow,
 }
 
 fn kind_name(v: &Value) -> &'static str {
@@ -140,6 +235,29 @@ struct LogFile<'a> {
 /// CloudTrail log file (`{"Records":[…]}`) one per element, a JSON array one per element.
 /// Invalid JSON is exactly one error.
 pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row, DecodeError>> {
+    decode_text_with(
+        text,
+        &DecodeOptions {
+            forced,
+            ..Default::default()
+        },
+    )
+}
+
+/// `decode_text` with explicit options (the pipelines pass the configured time window).
+pub fn decode_text_with(text: &str, opts: &DecodeOptions) -> Vec<Result<Row, DecodeError>> {
+    decode_elements(text, opts)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// Like `decode_text_with`, each result beside the text of its record (the element's slice
+/// of a document), so a reject can show the one bad record rather than the whole document.
+pub fn decode_elements<'t>(
+    text: &'t str,
+    opts: &DecodeOptions,
+) -> Vec<(Result<Row, DecodeError>, &'t str)> {
     let t = text.trim_start();
     if t.starts_with('[') {
         return match serde_json::from_str::<Vec<&RawValue>>(text) {
@@ -150,22 +268,46 @@ pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row, De
                     Some(file) => file
                         .records
                         .iter()
-                        .map(|x| decode_record(x.get(), forced))
+                        .map(|x| (decode_record_with(x.get(), opts), x.get()))
                         .collect(),
-                    None => vec![decode_record(r.get(), forced)],
+                    None => vec![(decode_record_with(r.get(), opts), r.get())],
                 })
                 .collect(),
-            Err(e) => vec![Err(json_error(&e))],
+            Err(e) => vec![(Err(json_error(&e)), text)],
         };
     }
     if let Some(file) = log_file(text) {
         return file
             .records
             .iter()
-            .map(|r| decode_record(r.get(), forced))
+            .map(|r| (decode_record_with(r.get(), opts), r.get()))
             .collect();
     }
-    vec![decode_record(text, forced)]
+    vec![(decode_record_with(text, opts), text)]
+}
+
+/// Could this text (or its first bytes) open a one-line JSON document that may be longer than
+/// a record: a leading `[`, or `{` whose first key is `"Records"` (a CloudTrail log file)?
+/// Tolerant of a prefix cut short (`{"Rec`), since it is asked of a line's first bytes.
+pub fn looks_like_document(text: &str) -> bool {
+    let t = text.trim_start();
+    if t.is_empty() || t.starts_with('[') {
+        return !t.is_empty();
+    }
+    let Some(rest) = t.strip_prefix('{') else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    const KEY: &str = "\"Records\"";
+    rest.starts_with(KEY) || KEY.starts_with(rest)
+}
+
+/// Is this multi-line text, as a whole, one JSON value (an array, a `{"Records":[…]}` log file
+/// or one pretty-printed record)? `decode_text` then reads it as one document.
+pub fn is_document(text: &str) -> bool {
+    let t = text.trim_start();
+    (t.starts_with('[') || t.starts_with('{'))
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// `{"Records":[…]}` with the elements' own text; None for anything else (a record that merely
@@ -180,6 +322,18 @@ fn log_file(text: &str) -> Option<LogFile<'_>> {
 
 /// Decodes one record (the raw JSON text of an object).
 pub fn decode_record(raw: &str, forced: Option<SourceKind>) -> Result<Row, DecodeError> {
+    decode_record_with(
+        raw,
+        &DecodeOptions {
+            forced,
+            ..Default::default()
+        },
+    )
+}
+
+/// `decode_record` with explicit options.
+pub fn decode_record_with(raw: &str, opts: &DecodeOptions) -> Result<Row, DecodeError> {
+    let forced = opts.forced;
     let v: Value = serde_json::from_str(raw).map_err(|e| json_error(&e))?;
     let Value::Object(obj) = &v else {
         return Err(DecodeError::NotObject(kind_name(&v)));
@@ -194,6 +348,7 @@ pub fn decode_record(raw: &str, forced: Option<SourceKind>) -> Result<Row, Decod
         SourceKind::GitHub => github::decode(obj)?,
         SourceKind::Okta => okta::decode(obj)?,
     };
+    opts.window.check(row.event_time_ms)?;
     row.event_source = kind.as_str().to_string();
     if row.uid.is_empty() {
         row.uid = fallback_uid(raw);

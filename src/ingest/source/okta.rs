@@ -26,14 +26,17 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
         "FAILURE" | "DENY" => Some("failure".into()),
         _ => None,
     });
+    // Okta writes the string "null" (not JSON null) when it has no client address.
     r.ip = text_at(o, &["client", "ipAddress"])
+        .filter(|s| !s.eq_ignore_ascii_case("null"))
+        .and_then(|s| clean_ip(&s))
         .or_else(|| {
             at(o, &["request", "ipChain"])
                 .and_then(Value::as_array)
                 .and_then(|a| a.first())
                 .and_then(|x| text(x.get("ip")))
-        })
-        .and_then(|s| clean_ip(&s));
+                .and_then(|s| clean_ip(&s))
+        });
     r.user_agent = text_at(o, &["client", "userAgent", "rawUserAgent"]);
     if let Some(t) = at(o, &["target"])
         .and_then(Value::as_array)

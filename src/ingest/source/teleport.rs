@@ -61,9 +61,10 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     r.status = match o.get("success") {
         Some(Value::Bool(true)) => Some("success".into()),
         Some(Value::Bool(false)) => Some("failure".into()),
+        // Codes are `T2000I`; some exporters lower-case them (`t2000i`).
         _ => match text(o.get("code")).and_then(|c| c.chars().last()) {
-            Some('I') => Some("success".into()),
-            Some('W' | 'E') => Some("failure".into()),
+            Some('I' | 'i') => Some("success".into()),
+            Some('W' | 'E' | 'w' | 'e') => Some("failure".into()),
             _ => None,
         },
     };

@@ -262,3 +262,121 @@ fn every_fixture_and_demo_line_decodes() {
         ["aws", "github", "okta", "teleport"]
     );
 }
+
+/// Real vendor shapes the first mapping missed (issue 15, item 7).
+#[test]
+fn mapping_holes_of_real_samples() {
+    // CloudTrail AssumedRole without `arn`: the session's principalId names it.
+    let r = one(
+        r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:alice","accountId":"111122223333","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"}}},"eventTime":"2024-03-20T09:01:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"ar-1"}"#,
+    );
+    assert_eq!(
+        (r.identity.as_deref(), r.identity_kind.as_deref()),
+        (Some("AROAEXAMPLE:alice"), Some("role"))
+    );
+    // … and with nothing but the session context, the issuing role.
+    let r = one(
+        r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"type":"Role","userName":"Admin"}}},"eventTime":"2024-03-20T09:01:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"ar-2"}"#,
+    );
+    assert_eq!(r.identity.as_deref(), Some("Admin"));
+    // Okta's client.ipAddress as the string "null": the first hop of request.ipChain.
+    let r = one(
+        r#"{"uuid":"o-9","published":"2024-03-21T09:00:00Z","eventType":"user.session.start","actor":{"type":"User","alternateId":"a@b.c"},"client":{"ipAddress":"null"},"request":{"ipChain":[{"ip":"198.51.100.77"}]},"outcome":{"result":"SUCCESS"}}"#,
+    );
+    assert_eq!(r.ip.as_deref(), Some("198.51.100.77"));
+    // Teleport codes in lower case keep their status.
+    for (code, want) in [
+        ("t2000i", "success"),
+        ("t1000w", "failure"),
+        ("t3004e", "failure"),
+    ] {
+        let r = one(&format!(
+            r#"{{"event":"session.start","code":"{code}","time":"2024-03-20T12:13:00Z","uid":"lc-{code}","user":"zoë"}}"#
+        ));
+        assert_eq!(r.status.as_deref(), Some(want), "{code}");
+    }
+}
+
+/// Times that parse but no real event has are rejects naming the window, never a row in a
+/// partition no reader lists (issue 15, item 4).
+#[test]
+fn implausible_times_are_rejects() {
+    let err = |raw: &str| decode_record(raw, None).unwrap_err().to_string();
+    // Epoch microseconds and nanoseconds where milliseconds are expected.
+    for n in ["1710936723374000", "1710936723374000000"] {
+        let e = err(&format!(
+            r#"{{"@timestamp":{n},"_document_id":"gh","action":"repo.access","actor":"x"}}"#
+        ));
+        assert!(
+            e.contains("outside the plausible window 1970-01-01..2200-01-01"),
+            "{e}"
+        );
+        assert!(e.contains("microseconds or nanoseconds"), "{e}");
+    }
+    // Year 10000, negative years, before 1970.
+    for t in [
+        "+10000-01-01T00:00:00Z",
+        "10000-01-01T00:00:00",
+        "-0002-12-17T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+    ] {
+        let raw = format!(r#"{{"event":"user.login","time":"{t}","uid":"t"}}"#);
+        let res = decode_record(&raw, None);
+        let e = res.expect_err(t).to_string();
+        assert!(
+            e.contains("outside the plausible window") || e.contains("invalid event time"),
+            "{t}: {e}"
+        );
+    }
+    // The edges of the window are in.
+    for t in ["1970-01-01T00:00:00Z", "2199-12-31T23:59:59.999Z"] {
+        let raw = format!(r#"{{"event":"user.login","time":"{t}","uid":"t"}}"#);
+        assert!(decode_record(&raw, None).is_ok(), "{t}");
+    }
+    // A configured window applies to every element of a document.
+    let w = TimeWindow::from_dates(
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+    )
+    .unwrap();
+    let opts = DecodeOptions {
+        forced: None,
+        window: w,
+    };
+    let res = decode_text_with(
+        r#"[{"event":"a","time":"2023-12-31T23:59:59Z"},{"event":"b","time":"2024-06-01T00:00:00Z"}]"#,
+        &opts,
+    );
+    assert!(
+        res[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("2024-01-01..2025-01-01")
+    );
+    assert!(res[1].is_ok());
+    // Windows reaching past four-digit years are refused.
+    assert!(
+        TimeWindow::from_dates(
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(10000, 1, 1).unwrap()
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn what_counts_as_one_document() {
+    assert!(is_document("[1, 2]"));
+    assert!(is_document("{\n  \"Records\": [\n  {\"a\": 1}\n  ]\n}\n"));
+    assert!(is_document(r#"{"Records":[]}"#));
+    // A truncated or garbage first line is not a document, whatever it opens with.
+    assert!(!is_document("[{\"event\":\n{\"event\":\"x\"}"));
+    assert!(!is_document("{\"Records\": [ garbage\n"));
+    // A pretty-printed record is one document too.
+    assert!(is_document("{\n  \"event\": \"x\"\n}\n"));
+    assert!(!looks_like_document(r#"{"event":"x"}"#));
+    assert!(looks_like_document(r#"{"Rec"#));
+    assert!(looks_like_document(r#"  [{"a":"#));
+}

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use super::policy::RefusalKind;
 use crate::error::{Error, Result};
 
 /// Every metric the consumer exports.
@@ -32,9 +33,21 @@ pub struct Metrics {
     pub leader: AtomicI64,
     /// Lease term held (0 when follower).
     pub term: AtomicI64,
+    /// Messages left for the DLQ, by `RefusalKind` (indexed as `RefusalKind::ALL`).
+    pub refused: [AtomicU64; RefusalKind::ALL.len()],
+    /// `s3_large_files` payloads deleted after their message was ingested.
+    pub large_files_deleted: AtomicU64,
 }
 
 impl Metrics {
+    /// Counts a message left for the DLQ (in the total and by kind).
+    pub fn refused(&self, kind: RefusalKind) {
+        self.rejected_messages.fetch_add(1, Relaxed);
+        if let Some(i) = RefusalKind::ALL.iter().position(|k| *k == kind) {
+            self.refused[i].fetch_add(1, Relaxed);
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -129,6 +142,12 @@ impl Metrics {
             format!("{}", self.oldest_message_age_ms.load(Relaxed) as f64 / 1e3),
         );
         metric(
+            "large_files_deleted_total",
+            "counter",
+            "s3_large_files payloads deleted after their message was ingested.",
+            c(&self.large_files_deleted),
+        );
+        metric(
             "leader",
             "gauge",
             "1 while this process holds the consumer lease.",
@@ -140,6 +159,16 @@ impl Metrics {
             "Term of the lease held (0 when not leader).",
             self.term.load(Relaxed).to_string(),
         );
+        out.push_str(
+            "# HELP auditlake_consume_refused_messages_total Messages left for the DLQ, by reason.\n# TYPE auditlake_consume_refused_messages_total counter\n",
+        );
+        for (k, n) in RefusalKind::ALL.iter().zip(&self.refused) {
+            out.push_str(&format!(
+                "auditlake_consume_refused_messages_total{{reason=\"{}\"}} {}\n",
+                k.label(),
+                n.load(Relaxed)
+            ));
+        }
         out
     }
 }

@@ -193,7 +193,7 @@ pub fn read_line_bounded(
 }
 
 fn mib(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else {
         format!("{n} bytes")
@@ -429,7 +429,7 @@ fn flush_doc(doc: &mut Option<(u64, String, Vec<usize>)>, sink: &mut LineSink<'_
     };
     for (i, &start) in starts.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
-        sink.raw(first + i as u64, text[start..end].as_bytes());
+        sink.raw(first + i as u64, &text.as_bytes()[start..end]);
     }
 }
 

@@ -235,9 +235,10 @@ pub fn plan(inputs: &[Input], budget: usize) -> Result<MergePlan> {
     }
     if fan_in < 2.min(inputs.len()) {
         let need = out + costs.iter().take(2).sum::<u64>();
-        return Err(Error::Limit(format!(
+        // The budget is the caller's setting: refusing names the value that would work.
+        return Err(Error::Config(format!(
             "compaction needs about {} MiB to merge these files (their row groups are large) \
-             but the memory budget is {} MiB; raise --memory-budget",
+             but the memory budget is {} MiB; raise --memory-budget-mib",
             need.div_ceil(1 << 20),
             budget >> 20
         )));

@@ -174,7 +174,6 @@ fn compact_args(extra: &[&'static str]) -> Vec<&'static str> {
         TARGET_ROWS,
         "--grace",
         "2s",
-        "--no-wait",
         "--lock-ttl",
         "5s",
     ];

@@ -47,6 +47,12 @@ pub struct Batch {
     pub started: Option<Instant>,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Batch {
     pub fn new() -> Self {
         Self {
@@ -154,7 +160,7 @@ pub async fn flush(
     batch: &mut Batch,
     touched: &mut HashSet<(String, NaiveDate)>,
 ) {
-    let b = std::mem::replace(batch, Batch::new());
+    let b = std::mem::take(batch);
     if b.acks.is_empty() {
         return;
     }

@@ -16,18 +16,18 @@ fn main() {
             .unwrap_or_default();
         files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
         files.sort();
-        writeln!(code, "pub static {konst}: &[(&str, &str)] = &[").unwrap();
+        writeln!(code, "pub static {konst}: &[(&str, &str)] = &[").expect("write to a String");
         for f in files {
             println!("cargo:rerun-if-changed={}", f.display());
-            let name = f.file_stem().unwrap().to_string_lossy();
+            let name = f.file_stem().expect("a .sql file has a stem").to_string_lossy();
             writeln!(
                 code,
                 "    ({name:?}, include_str!({:?})),",
                 f.display().to_string()
             )
-            .unwrap();
+            .expect("write to a String");
         }
-        writeln!(code, "];").unwrap();
+        writeln!(code, "];").expect("write to a String");
     }
     std::fs::write(Path::new(&out).join("sql_files.rs"), code).expect("write sql_files.rs");
 }

@@ -14,6 +14,11 @@ if ! command -v tmux >/dev/null 2>&1; then
   echo "== installing tmux (the REPL tests drive the shell through it)"
   (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null || sudo -n apt-get install -y -qq tmux >/dev/null
 fi
+# The hostile-input tests measure peak memory with GNU time.
+if [ ! -x /usr/bin/time ]; then
+  echo "== installing time (the hostile-input tests measure peak RSS with /usr/bin/time -v)"
+  (apt-get update -qq && apt-get install -y -qq time) >/dev/null || sudo -n apt-get install -y -qq time >/dev/null
+fi
 # The HTML report is checked in a real browser: Debian's headless Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (the HTML report test renders the page headless)"

@@ -497,7 +497,11 @@ impl<'a> Output<'a> {
         }
     }
 
-    async fn write(&mut self, cursors: &mut [Cursor], pending: &mut Vec<(usize, usize)>) -> Result<()> {
+    async fn write(
+        &mut self,
+        cursors: &mut [Cursor],
+        pending: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }

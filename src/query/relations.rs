@@ -100,7 +100,7 @@ impl Visitor for Scopes<'_> {
         if self
             .frames
             .last()
-            .is_some_and(|f| f.query == q as *const Query)
+            .is_some_and(|f| std::ptr::eq(f.query, q))
         {
             self.frames.pop();
         }

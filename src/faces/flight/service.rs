@@ -177,7 +177,7 @@ impl FlightSqlService for AuditFlight {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Resp<FlightInfo> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(&query, &schema, request)
     }
 
@@ -288,7 +288,7 @@ impl FlightSqlService for AuditFlight {
         request: Request<FlightDescriptor>,
     ) -> Resp<FlightInfo> {
         let data = xdbc_info()?;
-        let schema = query.clone().into_builder(&data).schema();
+        let schema = query.into_builder(&data).schema();
         self.metadata_info(&query, &schema, request)
     }
 

@@ -493,9 +493,13 @@ pub fn friendly(e: datafusion::error::DataFusionError, ctx: &SessionContext) -> 
         return Error::Limit(l.0.clone());
     }
     if let D::ResourcesExhausted(m) = root {
-        return Error::Limit(format!(
-            "memory limit reached: {m} (raise --memory-limit-mb)"
-        ));
+        // The per-query share (a server's) or the whole pool: name the flag that raises it.
+        let flag = if m.contains("-byte share") {
+            "--query-memory-mb"
+        } else {
+            "--memory-limit-mb"
+        };
+        return Error::Limit(format!("memory limit reached: {m} (raise {flag})"));
     }
     if msg.contains("not supported")
         && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement"))

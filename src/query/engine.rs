@@ -12,9 +12,6 @@ use arrow::datatypes::SchemaRef;
 use chrono::{NaiveDate, Utc};
 use datafusion::common::ParamValues;
 use datafusion::dataframe::DataFrame;
-use datafusion::execution::memory_pool::{
-    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
-};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
@@ -23,6 +20,8 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+pub use crate::query::memory::SharedMemory;
+use crate::query::memory::{QueryPool, tracked_pool};
 use crate::query::table::{
     EventsTable, LakeScanExec, ScanLimits, Scope, bytes_scanned, store_url_root,
 };
@@ -141,107 +140,6 @@ pub struct EngineOptions {
     /// A memory pool shared with other engines (the Flight server's, across tenants), with a
     /// cap per query; `None`: the engine makes its own pool of `limits.memory_limit_bytes`.
     pub memory: Option<SharedMemory>,
-}
-
-/// One memory pool shared by many engines, and the share of it one query may hold.
-#[derive(Debug, Clone)]
-pub struct SharedMemory {
-    pub pool: Arc<dyn MemoryPool>,
-    pub per_query_bytes: usize,
-}
-
-impl SharedMemory {
-    /// A fair pool of `total_bytes` (spilling operators share it evenly) that names its
-    /// largest consumers when it refuses, with `per_query_bytes` for each query.
-    pub fn new(total_bytes: usize, per_query_bytes: usize) -> Self {
-        Self {
-            pool: tracked_pool(total_bytes),
-            per_query_bytes: per_query_bytes.min(total_bytes),
-        }
-    }
-}
-
-fn tracked_pool(bytes: usize) -> Arc<dyn MemoryPool> {
-    const TOP_CONSUMERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
-    Arc::new(TrackConsumersPool::new(
-        FairSpillPool::new(bytes),
-        TOP_CONSUMERS,
-    ))
-}
-
-/// One query's view of a shared pool: every reservation goes to the shared pool, and the
-/// query's total is capped at its share, so one query cannot starve the others.
-#[derive(Debug)]
-struct QueryPool {
-    shared: Arc<dyn MemoryPool>,
-    cap: usize,
-    used: std::sync::atomic::AtomicUsize,
-}
-
-impl std::fmt::Display for QueryPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "query share of {} bytes of {}", self.cap, self.shared)
-    }
-}
-
-impl MemoryPool for QueryPool {
-    fn name(&self) -> &str {
-        "query_share"
-    }
-    fn register(&self, consumer: &MemoryConsumer) {
-        self.shared.register(consumer)
-    }
-    fn unregister(&self, consumer: &MemoryConsumer) {
-        self.shared.unregister(consumer)
-    }
-    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
-        use std::sync::atomic::Ordering;
-        self.shared.grow(reservation, additional);
-        self.used.fetch_add(additional, Ordering::Relaxed);
-    }
-    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
-        use std::sync::atomic::Ordering;
-        self.shared.shrink(reservation, shrink);
-        // The shared pool checks underflow; ours only counts.
-        let _ = self
-            .used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                Some(u.saturating_sub(shrink))
-            });
-    }
-    fn try_grow(
-        &self,
-        reservation: &MemoryReservation,
-        additional: usize,
-    ) -> datafusion::error::Result<()> {
-        use std::sync::atomic::Ordering;
-        let cap = self.cap;
-        self.used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                u.checked_add(additional).filter(|n| *n <= cap)
-            })
-            .map_err(|u| {
-                datafusion::error::DataFusionError::ResourcesExhausted(format!(
-                    "{} wants {additional} more bytes; the query holds {u} of its {cap}-byte share",
-                    reservation.consumer().name()
-                ))
-            })?;
-        if let Err(e) = self.shared.try_grow(reservation, additional) {
-            let _ = self
-                .used
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                    Some(u.saturating_sub(additional))
-                });
-            return Err(e);
-        }
-        Ok(())
-    }
-    fn reserved(&self) -> usize {
-        self.used.load(std::sync::atomic::Ordering::Relaxed)
-    }
-    fn memory_limit(&self) -> MemoryLimit {
-        MemoryLimit::Finite(self.cap)
-    }
 }
 
 /// A table or view a session sees, as Flight's `GetTables` lists it.
@@ -477,11 +375,7 @@ impl Engine {
         let Some(shared) = &self.opts.memory else {
             return Ok(base);
         };
-        let pool = Arc::new(QueryPool {
-            shared: shared.pool.clone(),
-            cap: shared.per_query_bytes,
-            used: Default::default(),
-        });
+        let pool = Arc::new(QueryPool::new(shared));
         let runtime = RuntimeEnvBuilder::from_runtime_env(&base.runtime_env())
             .with_memory_pool(pool)
             .build_arc()?;
@@ -599,9 +493,13 @@ pub fn friendly(e: datafusion::error::DataFusionError, ctx: &SessionContext) -> 
         return Error::Limit(l.0.clone());
     }
     if let D::ResourcesExhausted(m) = root {
-        return Error::Limit(format!(
-            "memory limit reached: {m} (raise --memory-limit-mb)"
-        ));
+        // The per-query share (a server's) or the whole pool: name the flag that raises it.
+        let flag = if m.contains("-byte share") {
+            "--query-memory-mb"
+        } else {
+            "--memory-limit-mb"
+        };
+        return Error::Limit(format!("memory limit reached: {m} (raise {flag})"));
     }
     if msg.contains("not supported")
         && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement"))

@@ -226,14 +226,21 @@ elif mode == "soak":
         "SELECT " + "(" * 300 + "1" + ")" * 300,
         "SELECT json_extract_scalar('" + "[" * 20000 + "]" * 20000 + "', '$" + ".a" * 20000 + "')",
     ]
-    stats = {"good_ok": 0, "good_wrong": [], "good_refused": {}, "hostile": {}, "disconnects": 0}
+    stats = {"good_ok": 0, "good_wrong": [], "good_refused": {}, "hostile": {}, "disconnects": 0, "samples": {}}
     lock = threading.Lock()
     stop = time.monotonic() + secs
 
     def note(key, msg):
-        code = msg.split(":")[0][:60]
+        # The gRPC code from the driver's debug context when it has one, else the class.
+        # ADBC names its classes loosely (ResourceExhausted is an InternalError) but puts the
+        # gRPC code in parentheses: "(ResourceExhausted; DoGet …)".
+        import re
+
+        m = re.search(r"\((\w+); ", msg)
+        code = m.group(1) if m else msg.split(":")[0][:60]
         with lock:
             stats[key][code] = stats[key].get(code, 0) + 1
+            stats["samples"].setdefault(key + " " + code, msg[:300])
 
     def worker(i):
         tenant, toks = tenants[i % len(tenants)]

@@ -15,4 +15,5 @@ mod repl;
 mod reports;
 mod s3;
 mod schema;
+mod sigma;
 mod slt;

@@ -17,7 +17,10 @@ pub enum Cond {
     Or(Vec<Cond>),
     Not(Box<Cond>),
     /// `1 of pattern` (any) or `all of pattern`; `them` is the pattern `*` without `_…`.
-    Of { all: bool, pattern: String },
+    Of {
+        all: bool,
+        pattern: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +81,11 @@ impl P {
             self.pos += 1;
             v.push(self.and(d)?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Cond::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Cond::Or(v)
+        })
     }
     fn and(&mut self, d: usize) -> RuleResult<Cond> {
         let mut v = vec![self.not(d)?];
@@ -86,7 +93,11 @@ impl P {
             self.pos += 1;
             v.push(self.not(d)?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Cond::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Cond::And(v)
+        })
     }
     fn not(&mut self, d: usize) -> RuleResult<Cond> {
         if d > MAX_DEPTH {
@@ -223,7 +234,11 @@ mod tests {
 
     #[test]
     fn refuses_what_it_does_not_know() {
-        assert!(parse("sel | count() > 5").unwrap_err().contains("aggregation"));
+        assert!(
+            parse("sel | count() > 5")
+                .unwrap_err()
+                .contains("aggregation")
+        );
         assert!(parse("2 of sel*").unwrap_err().contains("`2 of`"));
         assert!(parse("(a or b").unwrap_err().contains("parentheses"));
         assert!(parse("a b").is_err());

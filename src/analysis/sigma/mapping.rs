@@ -140,7 +140,9 @@ impl Mapping {
         for s in f.sources {
             for (field, col) in &s.columns {
                 if crate::schema::column_index(col).is_none() {
-                    return Err(bad(format!("`{field}` maps to `{col}`, not a column of events")));
+                    return Err(bad(format!(
+                        "`{field}` maps to `{col}`, not a column of events"
+                    )));
                 }
             }
             let mut p = BTreeMap::new();
@@ -163,7 +165,10 @@ impl Mapping {
                 }
                 None => m.sources.push(Source {
                     event_source: s.event_source.ok_or_else(|| {
-                        bad(format!("new product `{}` needs an `event_source`", s.product))
+                        bad(format!(
+                            "new product `{}` needs an `event_source`",
+                            s.product
+                        ))
                     })?,
                     product: s.product,
                     services: s.services,

@@ -100,11 +100,7 @@ pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let path = e.path();
             if ft.is_dir() {
                 stack.push(path);
-            } else if ft.is_file()
-                && path
-                    .extension()
-                    .is_some_and(|x| x == "yml" || x == "yaml")
-            {
+            } else if ft.is_file() && path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
                 out.push(path);
             }
             if out.len() + stack.len() > MAX_RULE_FILES {
@@ -269,11 +265,14 @@ fn compile_rule(
         .unwrap_or_default();
     let name = format!(
         "sigma:{}",
-        r.name.clone().or(r.id.clone()).unwrap_or_else(|| if d.index == 0 {
-            stem
-        } else {
-            format!("{stem}#{}", d.index)
-        })
+        r.name
+            .clone()
+            .or(r.id.clone())
+            .unwrap_or_else(|| if d.index == 0 {
+                stem
+            } else {
+                format!("{stem}#{}", d.index)
+            })
     );
     let meta = sql::Meta {
         id: r.id.clone().unwrap_or_else(|| name.clone()),
@@ -301,9 +300,11 @@ fn compile_rule(
             let mut parts = Vec::new();
             let mut sources = Vec::new();
             for name in &c.rules {
-                let idx = by_ref
-                    .get(name)
-                    .ok_or_else(|| format!("the correlation refers to `{name}`, which is not among the loaded rules"))?;
+                let idx = by_ref.get(name).ok_or_else(|| {
+                    format!(
+                        "the correlation refers to `{name}`, which is not among the loaded rules"
+                    )
+                })?;
                 let base = docs[*idx]
                     .rule
                     .as_ref()
@@ -412,7 +413,12 @@ fn search_sql(s: &Search, src: &Source, budget: &mut Budget) -> RuleResult<Strin
                 let mut p = match v {
                     Scalar::Str(s) => value::parse_str(s),
                     Scalar::Null => return Err("a null keyword".into()),
-                    o => o.text().unwrap_or_default().chars().map(Part::Lit).collect(),
+                    o => o
+                        .text()
+                        .unwrap_or_default()
+                        .chars()
+                        .map(Part::Lit)
+                        .collect(),
                 };
                 // A keyword matches anywhere in the record's JSON text.
                 if p.first() != Some(&Part::Any) {
@@ -434,9 +440,17 @@ fn cond_sql(c: &Cond, searches: &[(&str, String)]) -> RuleResult<String> {
             .iter()
             .find(|(s, _)| s == n)
             .map(|(_, sql)| sql.clone())
-            .ok_or_else(|| format!("the condition names `{n}`, which is not a search of the rule"))?,
-        Cond::And(v) => and(v.iter().map(|x| cond_sql(x, searches)).collect::<RuleResult<_>>()?),
-        Cond::Or(v) => or(v.iter().map(|x| cond_sql(x, searches)).collect::<RuleResult<_>>()?),
+            .ok_or_else(|| {
+                format!("the condition names `{n}`, which is not a search of the rule")
+            })?,
+        Cond::And(v) => and(v
+            .iter()
+            .map(|x| cond_sql(x, searches))
+            .collect::<RuleResult<_>>()?),
+        Cond::Or(v) => or(v
+            .iter()
+            .map(|x| cond_sql(x, searches))
+            .collect::<RuleResult<_>>()?),
         // An absent field makes a comparison NULL; `not` must read that as false, as Sigma does.
         Cond::Not(x) => format!("NOT COALESCE({}, FALSE)", cond_sql(x, searches)?),
         Cond::Of { all, pattern } => {

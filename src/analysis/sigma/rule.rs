@@ -161,7 +161,10 @@ fn depth(v: &Value, d: usize) -> RuleResult<()> {
 /// Control characters (other than tab and line breaks) have no business in a rule and would
 /// travel into SQL literals and terminals: refused.
 fn clean<'a>(s: &'a str, what: &str) -> RuleResult<&'a str> {
-    match s.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    match s
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
         Some(c) => Err(format!("{what}: control character U+{:04X}", c as u32)),
         None => Ok(s),
     }
@@ -182,9 +185,7 @@ fn str_list(v: Option<&Value>, what: &str) -> RuleResult<Vec<String>> {
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Sequence(s)) => s
             .iter()
-            .map(|x| {
-                str_of(Some(x), what)?.ok_or_else(|| format!("`{what}` holds an empty entry"))
-            })
+            .map(|x| str_of(Some(x), what)?.ok_or_else(|| format!("`{what}` holds an empty entry")))
             .collect(),
         Some(_) => Err(format!("`{what}` is not a list of strings")),
     }
@@ -239,7 +240,11 @@ fn field_items(m: &serde_yaml::Mapping, search: &str) -> RuleResult<Vec<FieldIte
         let key = match k {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            _ => return Err(format!("search `{search}`: a field name that is not a string")),
+            _ => {
+                return Err(format!(
+                    "search `{search}`: a field name that is not a string"
+                ));
+            }
         };
         let mut parts = key.split('|');
         let field = parts.next().unwrap_or_default().to_string();
@@ -288,8 +293,9 @@ fn detection(d: &Value) -> RuleResult<Detection> {
             "condition" => {
                 condition = Some(match v {
                     Value::String(s) => s.clone(),
-                    Value::Sequence(s) if s.len() == 1 => str_of(s.first(), "condition")?
-                        .ok_or("`condition` holds an empty entry")?,
+                    Value::Sequence(s) if s.len() == 1 => {
+                        str_of(s.first(), "condition")?.ok_or("`condition` holds an empty entry")?
+                    }
                     Value::Sequence(_) => {
                         return Err("a list of several conditions is not supported".into());
                     }
@@ -297,7 +303,10 @@ fn detection(d: &Value) -> RuleResult<Detection> {
                 });
             }
             "timeframe" => {
-                return Err("`timeframe` (Sigma v1 aggregation) is not supported; use a correlation rule".into());
+                return Err(
+                    "`timeframe` (Sigma v1 aggregation) is not supported; use a correlation rule"
+                        .into(),
+                );
             }
             _ => {
                 if !name
@@ -315,7 +324,9 @@ fn detection(d: &Value) -> RuleResult<Detection> {
                         if items.iter().all(|x| matches!(x, Value::Mapping(_))) {
                             let mut ors = Vec::new();
                             for x in items {
-                                let Value::Mapping(fm) = x else { unreachable!() };
+                                let Value::Mapping(fm) = x else {
+                                    unreachable!()
+                                };
                                 ors.push(field_items(fm, name)?);
                             }
                             Search::Maps(ors)
@@ -405,15 +416,21 @@ fn correlation(c: &Value) -> RuleResult<Correlation> {
         return Err("the correlation names no `rules`".into());
     }
     if rules.len() > 16 {
-        return Err(format!("{} rules in one correlation (at most 16)", rules.len()));
+        return Err(format!(
+            "{} rules in one correlation (at most 16)",
+            rules.len()
+        ));
     }
     let group_by = str_list(m.get("group-by"), "correlation.group-by")?;
     if group_by.len() > 8 {
         return Err("more than 8 group-by fields".into());
     }
     let timespan_secs = timespan(
-        &str_of(m.get("timespan").or(m.get("timeframe")), "correlation.timespan")?
-            .ok_or("the correlation has no `timespan`")?,
+        &str_of(
+            m.get("timespan").or(m.get("timeframe")),
+            "correlation.timespan",
+        )?
+        .ok_or("the correlation has no `timespan`")?,
     )?;
     let generate = match m.get("generate") {
         None | Some(Value::Null) => false,
@@ -425,7 +442,9 @@ fn correlation(c: &Value) -> RuleResult<Correlation> {
         None | Some(Value::Null) => {}
         Some(Value::Mapping(cm)) => {
             for (k, v) in cm {
-                let k = k.as_str().ok_or("a correlation condition key is not a string")?;
+                let k = k
+                    .as_str()
+                    .ok_or("a correlation condition key is not a string")?;
                 match k {
                     "field" => {
                         field = Some(
@@ -462,7 +481,9 @@ fn correlation(c: &Value) -> RuleResult<Correlation> {
             }
         }
         Some(Value::String(_)) => {
-            return Err("a boolean correlation condition (extended temporal) is not supported".into());
+            return Err(
+                "a boolean correlation condition (extended temporal) is not supported".into(),
+            );
         }
         Some(_) => return Err("`correlation.condition` is not a map".into()),
     }
@@ -479,7 +500,10 @@ fn correlation(c: &Value) -> RuleResult<Correlation> {
         _ => {}
     }
     if field.is_some() && kind != CorrelationKind::ValueCount {
-        return Err(format!("`condition.field` in a {} correlation", kind.as_str()));
+        return Err(format!(
+            "`condition.field` in a {} correlation",
+            kind.as_str()
+        ));
     }
     Ok(Correlation {
         kind,

@@ -60,7 +60,12 @@ fn head(m: &Meta, prefix: &str) -> String {
 }
 
 /// A detection rule: the rows of `event_source` where `predicate` holds.
-pub fn detection(m: &Meta, event_source: &str, predicate: &str, evidence: &[(String, String)]) -> String {
+pub fn detection(
+    m: &Meta,
+    event_source: &str,
+    predicate: &str,
+    evidence: &[(String, String)],
+) -> String {
     let mut s = String::from("SELECT\n");
     s.push_str(&head(m, ""));
     for (a, e) in evidence {
@@ -130,14 +135,24 @@ pub fn correlation(
     } else {
         format!("PARTITION BY {} ", gs.join(", "))
     };
-    let window = format!("OVER ({partition}ORDER BY event_time RANGE BETWEEN {span} PRECEDING AND CURRENT ROW)");
+    let window = format!(
+        "OVER ({partition}ORDER BY event_time RANGE BETWEEN {span} PRECEDING AND CURRENT ROW)"
+    );
     let same_group = |a: &str, b: &str| -> String {
         gs.iter()
             .map(|g| format!("{a}.{g} = {b}.{g} AND "))
             .collect()
     };
-    let keys = |p: &str| format!("{p}identity, {p}event_source, {p}event_time, {p}uid{}", cols(p));
-    let mut ctes = vec![format!("sigma_base AS (\n{}\n)", base.join("\n  UNION ALL\n"))];
+    let keys = |p: &str| {
+        format!(
+            "{p}identity, {p}event_source, {p}event_time, {p}uid{}",
+            cols(p)
+        )
+    };
+    let mut ctes = vec![format!(
+        "sigma_base AS (\n{}\n)",
+        base.join("\n  UNION ALL\n")
+    )];
     let metric = kind.as_str();
     let (from, distinct) = match kind {
         CorrelationKind::EventCount => {

@@ -103,9 +103,7 @@ impl Budget {
     fn take(&mut self, n: usize) -> RuleResult<()> {
         self.0 = self.0.saturating_add(n);
         if self.0 > MAX_VALUES {
-            return Err(format!(
-                "the rule expands to more than {MAX_VALUES} values"
-            ));
+            return Err(format!("the rule expands to more than {MAX_VALUES} values"));
         }
         Ok(())
     }
@@ -278,7 +276,14 @@ pub fn item_sql(
     if let Some(k) = kind {
         let allowed: &[&str] = match k {
             "re" => &["re", "i", "m", "s", "all"],
-            "fieldref" => &["fieldref", "cased", "contains", "startswith", "endswith", "all"],
+            "fieldref" => &[
+                "fieldref",
+                "cased",
+                "contains",
+                "startswith",
+                "endswith",
+                "all",
+            ],
             "cidr" => &["cidr", "all"],
             _ => &[k, "all"],
         };
@@ -378,15 +383,16 @@ pub fn item_sql(
         };
         preds.push(pred);
     }
-    Ok(if all {
-        and(preds)
-    } else {
-        or(preds)
-    })
+    Ok(if all { and(preds) } else { or(preds) })
 }
 
 /// The string pipeline: modifiers applied left to right to the value's alternatives.
-fn strings(v: &Scalar, text: &str, modifiers: &[String], field: &str) -> RuleResult<Vec<Vec<Part>>> {
+fn strings(
+    v: &Scalar,
+    text: &str,
+    modifiers: &[String],
+    field: &str,
+) -> RuleResult<Vec<Vec<Part>>> {
     let mut alts = vec![match v {
         Scalar::Str(s) => parse_str(s),
         _ => lits(text),
@@ -520,7 +526,13 @@ mod tests {
 
     #[test]
     fn cidr_aligns_on_octets() {
-        let p = |s: &str| cidr(s).unwrap().iter().map(|x| plain(x)).collect::<Vec<_>>();
+        let p = |s: &str| {
+            cidr(s)
+                .unwrap()
+                .iter()
+                .map(|x| plain(x))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(p("10.0.0.0/8"), vec!["10.*"]);
         assert_eq!(p("192.168.1.7/32"), vec!["192.168.1.7"]);
         assert_eq!(p("0.0.0.0/0"), vec!["*"]);

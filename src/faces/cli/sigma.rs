@@ -100,13 +100,18 @@ pub async fn run(cmd: SigmaCmd) -> Result<ExitCode> {
 }
 
 fn convert(a: ConvertArgs) -> Result<ExitCode> {
-    let set = sigma::load(std::slice::from_ref(&a.file), &mapping(a.mapping.as_deref())?)?;
+    let set = sigma::load(
+        std::slice::from_ref(&a.file),
+        &mapping(a.mapping.as_deref())?,
+    )?;
     report_skipped(&set);
     let athena = match a.engine {
         EngineKind::Local => None,
         EngineKind::Athena => {
             let tenant = a.tenant.as_deref().ok_or_else(|| {
-                Error::Config("--engine athena needs --tenant (Athena's tenant_id is injected)".into())
+                Error::Config(
+                    "--engine athena needs --tenant (Athena's tenant_id is injected)".into(),
+                )
             })?;
             let timeout = Duration::from_secs(crate::query::engine::DEFAULT_TIMEOUT_SECS);
             Some(match &a.config {

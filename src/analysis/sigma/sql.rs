@@ -189,7 +189,7 @@ pub fn correlation(
                 sum.join("\n    + ")
             ));
             // An event matching two of the rules is two base rows with one window.
-            ("sigma_metric", "DISTINCT ")
+            ("sigma_metric", " DISTINCT")
         }
         CorrelationKind::TemporalOrdered => {
             ctes.push(format!(
@@ -226,7 +226,7 @@ pub fn correlation(
             ("sigma_metric", "")
         }
     };
-    let mut s = format!("WITH {}\nSELECT {distinct}\n", ctes.join(",\n"));
+    let mut s = format!("WITH {}\nSELECT{distinct}\n", ctes.join(",\n"));
     s.push_str(&head(m, ""));
     for (g, a) in gs.iter().zip(group_aliases) {
         s.push_str(&format!("  , {g} AS {a}\n"));

@@ -5,6 +5,9 @@
 //! `cargo bench --bench flight` (env: `AUDITLAKE_BENCH_EVENTS`, default 1 M demo events; the
 //! query repeats them to reach `AUDITLAKE_BENCH_ROWS`, default 10 M rows).
 
+// Benchmark code may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 #[path = "common/mod.rs"]
 mod common;
 
@@ -99,7 +102,7 @@ fn main() {
         let token = auditlake::faces::flight::add_token(&tokens, "bench", "bench", None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = auditlake::faces::flight::AuditFlight::new(lake, opts, tokens);
+        let server = auditlake::faces::flight::AuditFlight::new(lake, opts, tokens).unwrap();
         tokio::spawn(auditlake::faces::flight::serve(server, listener, None, std::future::pending()));
         let out = tokio::process::Command::new(python())
             .args(["-c", CLIENT, &format!("grpc://{addr}"), &token, &sql])

@@ -2,6 +2,9 @@
 //! (default 200 k; `AUDITLAKE_BENCH_EVENTS`), 2 threads, one warm engine. The side-by-side with
 //! DuckDB over the same files is `benches/compare_query.sh`.
 
+// Benchmark code may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 #[path = "common/mod.rs"]
 mod common;
 

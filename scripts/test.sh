@@ -3,7 +3,8 @@
 #! gates the shared SQL with Trino's strict grammar, then runs every Rust test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake-target}"
+# No CARGO_TARGET_DIR of our own: the tests reuse the build `cargo run -- demo` made in
+# ./target (CI sets its own, outside the clone, in .ci/run).
 AUDITLAKE_PYTHON="$(bash scripts/python-env.sh)"
 export AUDITLAKE_PYTHON
 # Tests talk to servers on loopback only and must never reach a real AWS endpoint.

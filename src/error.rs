@@ -95,6 +95,10 @@ pub enum Error {
         source: serde_yaml::Error,
     },
 
+    /// Another process took over work this one was doing (a lapsed lock); nothing was lost.
+    #[error("{0}")]
+    LockLost(String),
+
     #[error("{0}")]
     Other(String),
 }
@@ -125,7 +129,9 @@ impl Error {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
-            Error::Io { .. } | Error::GeoIp { .. } | Error::Sqs { .. } => ErrorKind::Unavailable,
+            Error::Io { .. } | Error::GeoIp { .. } | Error::Sqs { .. } | Error::LockLost(_) => {
+                ErrorKind::Unavailable
+            }
             Error::DataFusion(e) => datafusion_kind(e),
             Error::Json { .. } | Error::Yaml { .. } => ErrorKind::InvalidInput,
             Error::Parquet { .. } | Error::Arrow(_) | Error::Other(_) => ErrorKind::Internal,

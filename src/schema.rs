@@ -16,6 +16,13 @@ pub const TENANT_ID: &str = "tenant_id";
 /// Partition column holding the UTC date (from the path `data/{tenant_id}/{event_date}/…`).
 pub const EVENT_DATE: &str = "event_date";
 
+/// Where enrichment came from, written into each Parquet file's key-value metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoProvenance {
+    pub database_type: String,
+    pub build_epoch: u64,
+}
+
 /// Glue type of a column, as written in the DDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GlueType {
@@ -46,38 +53,125 @@ impl GlueType {
     }
 }
 
-/// The 29 file columns of seed 000, in order.
-pub const COLUMNS: [(&str, GlueType); 29] = [
-    ("event_source", GlueType::String),
-    ("identity", GlueType::String),
-    ("identity_kind", GlueType::String),
-    ("identity_id", GlueType::String),
-    ("token", GlueType::String),
-    ("action", GlueType::String),
-    ("origin", GlueType::String),
-    ("status", GlueType::String),
-    ("ip", GlueType::String),
-    ("city", GlueType::String),
-    ("country", GlueType::String),
-    ("region", GlueType::String),
-    ("latitude", GlueType::Double),
-    ("longitude", GlueType::Double),
-    ("target_resource", GlueType::String),
-    ("target_kind", GlueType::String),
-    ("target_location", GlueType::String),
-    ("target_id", GlueType::String),
-    ("user_agent", GlueType::String),
-    ("event_type", GlueType::String),
-    ("event_time", GlueType::Timestamp),
-    ("uid", GlueType::String),
-    ("event_data", GlueType::String),
-    ("aws_account_id", GlueType::String),
-    ("aws_service", GlueType::String),
-    ("github_organization", GlueType::String),
-    ("github_repo", GlueType::String),
-    ("okta_org", GlueType::String),
-    ("teleport_cluster", GlueType::String),
-];
+/// The one column list. Each entry — file column, `Row` field, kind — generates the column in
+/// [`COLUMNS`] (name, Glue type, order), the field of [`Row`] and its slot in
+/// [`RowBatchBuilder`], so the three cannot drift apart.
+macro_rules! lake_columns {
+    ($( $(#[$doc:meta])* $col:ident => $field:ident : $kind:ident ),* $(,)?) => {
+        /// The 29 file columns of seed 000, in order.
+        pub const COLUMNS: [(&str, GlueType); lake_columns!(@count $($col)*)] = [
+            $( (stringify!($col), lake_columns!(@glue $kind)) ),*
+        ];
+
+        /// One normalized audit event: a row of the lake before partitioning.
+        ///
+        /// Every field but `event_source`, `event_type`, `event_time_ms`, `uid` and `event_data`
+        /// is optional; an absent value is written as NULL (never as an empty string).
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Row {
+            $( $(#[$doc])* pub $field: lake_columns!(@rust $kind), )*
+        }
+
+        /// Builds file-schema `RecordBatch`es from `Row`s.
+        pub struct RowBatchBuilder {
+            $( $field: lake_columns!(@builder $kind), )*
+            len: usize,
+        }
+
+        impl RowBatchBuilder {
+            pub fn with_capacity(rows: usize) -> Self {
+                Self {
+                    $( $field: lake_columns!(@new $kind, rows), )*
+                    len: 0,
+                }
+            }
+
+            pub fn push(&mut self, r: &Row) {
+                $( lake_columns!(@push $kind, self.$field, r.$field); )*
+                self.len += 1;
+            }
+
+            /// Finishes the batch in `COLUMNS` order and resets the builder.
+            pub fn finish(&mut self) -> RecordBatch {
+                let cols: Vec<ArrayRef> = vec![ $( Arc::new(self.$field.finish()) as ArrayRef ),* ];
+                self.len = 0;
+                // The columns are generated from the same list as the schema: same count,
+                // order and types, so this cannot fail.
+                #[allow(clippy::expect_used)]
+                RecordBatch::try_new(file_schema(), cols).expect("builder columns match the file schema")
+            }
+        }
+    };
+    (@count) => { 0 };
+    (@count $x:ident $($rest:ident)*) => { 1 + lake_columns!(@count $($rest)*) };
+    (@glue Required) => { GlueType::String };
+    (@glue Text) => { GlueType::String };
+    (@glue Number) => { GlueType::Double };
+    (@glue Millis) => { GlueType::Timestamp };
+    (@rust Required) => { String };
+    (@rust Text) => { Option<String> };
+    (@rust Number) => { Option<f64> };
+    (@rust Millis) => { i64 };
+    (@builder Required) => { StringBuilder };
+    (@builder Text) => { StringBuilder };
+    (@builder Number) => { Float64Builder };
+    (@builder Millis) => { TimestampMillisecondBuilder };
+    (@new Required, $n:expr) => { StringBuilder::with_capacity($n, $n * 8) };
+    (@new Text, $n:expr) => { StringBuilder::with_capacity($n, $n * 8) };
+    (@new Number, $n:expr) => { Float64Builder::with_capacity($n) };
+    (@new Millis, $n:expr) => { TimestampMillisecondBuilder::with_capacity($n).with_timezone("UTC") };
+    (@push Required, $b:expr, $v:expr) => { $b.append_value(&$v) };
+    (@push Text, $b:expr, $v:expr) => { $b.append_option($v.as_deref()) };
+    (@push Number, $b:expr, $v:expr) => { $b.append_option($v) };
+    (@push Millis, $b:expr, $v:expr) => { $b.append_value($v) };
+}
+
+lake_columns! {
+    /// `teleport`, `aws`, `github` or `okta`.
+    event_source => event_source: Required,
+    /// Who acted: a user name, an email, an ARN, a bot name.
+    identity => identity: Text,
+    /// `user`, `bot`, `role`, `service`, `root`, `system`, …
+    identity_kind => identity_kind: Text,
+    /// A stable id of the actor in its source (Okta user id, AWS principal id, …).
+    identity_id => identity_id: Text,
+    /// The credential used: an access key id, a token id, a certificate serial.
+    token => token: Text,
+    /// What was done, in the source's words (`session.start`, `ConsoleLogin`, `repo.create`).
+    action => action: Text,
+    /// Where it happened: the Teleport cluster, the AWS region, the GitHub org, the Okta org.
+    origin => origin: Text,
+    /// `success` or `failure`.
+    status => status: Text,
+    /// The client IP address, without port or brackets.
+    ip => ip: Text,
+    /// GeoIP enrichment (filled by `enrich`, never by a decoder).
+    city => city: Text,
+    country => country: Text,
+    region => region: Text,
+    latitude => latitude: Number,
+    longitude => longitude: Number,
+    /// The resource acted on.
+    target_resource => target_resource: Text,
+    target_kind => target_kind: Text,
+    target_location => target_location: Text,
+    target_id => target_id: Text,
+    user_agent => user_agent: Text,
+    /// The source's event type (`session.start`, `AwsApiCall`, `repo.create`, `user.session.start`).
+    event_type => event_type: Required,
+    /// Event time, UTC, milliseconds since the Unix epoch.
+    event_time => event_time_ms: Millis,
+    /// The event's unique id in its source (a fresh UUID when the source has none).
+    uid => uid: Required,
+    /// The original record as JSON, byte for byte as received.
+    event_data => event_data: Required,
+    aws_account_id => aws_account_id: Text,
+    aws_service => aws_service: Text,
+    github_organization => github_organization: Text,
+    github_repo => github_repo: Text,
+    okta_org => okta_org: Text,
+    teleport_cluster => teleport_cluster: Text,
+}
 
 /// Partition keys of the Glue table, in order, with their DDL types.
 pub const PARTITIONS: [(&str, &str); 2] = [(TENANT_ID, "string"), (EVENT_DATE, "date")];
@@ -122,58 +216,6 @@ pub fn column_index(name: &str) -> Option<usize> {
     COLUMNS.iter().position(|(n, _)| *n == name)
 }
 
-/// One normalized audit event: a row of the lake before partitioning.
-///
-/// Every field but `event_source`, `event_type`, `event_time_ms`, `uid` and `event_data` is
-/// optional; an absent value is written as NULL (never as an empty string).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Row {
-    /// `teleport`, `aws`, `github` or `okta`.
-    pub event_source: String,
-    /// Who acted: a user name, an email, an ARN, a bot name.
-    pub identity: Option<String>,
-    /// `user`, `bot`, `role`, `service`, `root`, `system`, …
-    pub identity_kind: Option<String>,
-    /// A stable id of the actor in its source (Okta user id, AWS principal id, …).
-    pub identity_id: Option<String>,
-    /// The credential used: an access key id, a token id, a certificate serial.
-    pub token: Option<String>,
-    /// What was done, in the source's words (`session.start`, `ConsoleLogin`, `repo.create`).
-    pub action: Option<String>,
-    /// Where it happened: the Teleport cluster, the AWS region, the GitHub org, the Okta org.
-    pub origin: Option<String>,
-    /// `success` or `failure`.
-    pub status: Option<String>,
-    /// The client IP address, without port or brackets.
-    pub ip: Option<String>,
-    /// GeoIP enrichment (filled by `enrich`, never by a decoder).
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub region: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    /// The resource acted on.
-    pub target_resource: Option<String>,
-    pub target_kind: Option<String>,
-    pub target_location: Option<String>,
-    pub target_id: Option<String>,
-    pub user_agent: Option<String>,
-    /// The source's event type (`session.start`, `AwsApiCall`, `repo.create`, `user.session.start`).
-    pub event_type: String,
-    /// Event time, UTC, milliseconds since the Unix epoch.
-    pub event_time_ms: i64,
-    /// The event's unique id in its source (a fresh UUID when the source has none).
-    pub uid: String,
-    /// The original record as JSON, byte for byte as received.
-    pub event_data: String,
-    pub aws_account_id: Option<String>,
-    pub aws_service: Option<String>,
-    pub github_organization: Option<String>,
-    pub github_repo: Option<String>,
-    pub okta_org: Option<String>,
-    pub teleport_cluster: Option<String>,
-}
-
 impl Row {
     /// The UTC date of the event, `YYYY-MM-DD`, which names its partition.
     pub fn event_date(&self) -> chrono::NaiveDate {
@@ -183,31 +225,7 @@ impl Row {
     }
 }
 
-/// Builds file-schema `RecordBatch`es from `Row`s.
-pub struct RowBatchBuilder {
-    strings: Vec<StringBuilder>,
-    latitude: Float64Builder,
-    longitude: Float64Builder,
-    event_time: TimestampMillisecondBuilder,
-    len: usize,
-}
-
-/// Positions of the string columns in `COLUMNS` order, as stored in `RowBatchBuilder::strings`.
-const STRING_COLS: usize = 26;
-
 impl RowBatchBuilder {
-    pub fn with_capacity(rows: usize) -> Self {
-        Self {
-            strings: (0..STRING_COLS)
-                .map(|_| StringBuilder::with_capacity(rows, rows * 8))
-                .collect(),
-            latitude: Float64Builder::with_capacity(rows),
-            longitude: Float64Builder::with_capacity(rows),
-            event_time: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
-            len: 0,
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.len
     }
@@ -215,59 +233,67 @@ impl RowBatchBuilder {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
 
-    pub fn push(&mut self, r: &Row) {
-        let s = &mut self.strings;
-        let opt = |b: &mut StringBuilder, v: &Option<String>| b.append_option(v.as_deref());
-        s[0].append_value(&r.event_source);
-        opt(&mut s[1], &r.identity);
-        opt(&mut s[2], &r.identity_kind);
-        opt(&mut s[3], &r.identity_id);
-        opt(&mut s[4], &r.token);
-        opt(&mut s[5], &r.action);
-        opt(&mut s[6], &r.origin);
-        opt(&mut s[7], &r.status);
-        opt(&mut s[8], &r.ip);
-        opt(&mut s[9], &r.city);
-        opt(&mut s[10], &r.country);
-        opt(&mut s[11], &r.region);
-        self.latitude.append_option(r.latitude);
-        self.longitude.append_option(r.longitude);
-        opt(&mut s[12], &r.target_resource);
-        opt(&mut s[13], &r.target_kind);
-        opt(&mut s[14], &r.target_location);
-        opt(&mut s[15], &r.target_id);
-        opt(&mut s[16], &r.user_agent);
-        s[17].append_value(&r.event_type);
-        self.event_time.append_value(r.event_time_ms);
-        s[18].append_value(&r.uid);
-        s[19].append_value(&r.event_data);
-        opt(&mut s[20], &r.aws_account_id);
-        opt(&mut s[21], &r.aws_service);
-        opt(&mut s[22], &r.github_organization);
-        opt(&mut s[23], &r.github_repo);
-        opt(&mut s[24], &r.okta_org);
-        opt(&mut s[25], &r.teleport_cluster);
-        self.len += 1;
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
 
-    /// Finishes the batch in `COLUMNS` order and resets the builder.
-    pub fn finish(&mut self) -> RecordBatch {
-        let mut strings = self
-            .strings
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef);
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
-        for (_, ty) in COLUMNS.iter() {
-            let col: ArrayRef = match ty {
-                GlueType::String => strings.next().expect("26 string columns"),
-                GlueType::Double if cols.len() == 12 => Arc::new(self.latitude.finish()),
-                GlueType::Double => Arc::new(self.longitude.finish()),
-                GlueType::Timestamp => Arc::new(self.event_time.finish()),
-            };
-            cols.push(col);
+    /// Every field lands in the column of its name: the generated builder keeps the order.
+    #[test]
+    fn row_fields_land_in_their_columns() {
+        let r = Row {
+            event_source: "teleport".into(),
+            identity: Some("identity".into()),
+            target_id: Some("target_id".into()),
+            event_type: "event_type".into(),
+            event_time_ms: 1_700_000_000_123,
+            uid: "uid".into(),
+            event_data: "event_data".into(),
+            latitude: Some(1.5),
+            longitude: Some(-2.5),
+            teleport_cluster: Some("teleport_cluster".into()),
+            ..Default::default()
+        };
+        let mut b = RowBatchBuilder::with_capacity(1);
+        b.push(&r);
+        assert_eq!(b.len(), 1);
+        let batch = b.finish();
+        assert!(b.is_empty());
+        assert_eq!(COLUMNS.len(), 29);
+        assert_eq!(batch.schema(), file_schema());
+        let s = |name: &str| {
+            let c = batch.column(column_index(name).expect("column"));
+            c.as_string::<i32>().value(0).to_string()
+        };
+        for name in [
+            "identity",
+            "target_id",
+            "event_type",
+            "uid",
+            "event_data",
+            "teleport_cluster",
+        ] {
+            assert_eq!(s(name), name);
         }
-        self.len = 0;
-        RecordBatch::try_new(file_schema(), cols).expect("builder columns match the file schema")
+        assert_eq!(s("event_source"), "teleport");
+        let lat = batch.column(column_index("latitude").expect("latitude"));
+        assert_eq!(
+            lat.as_primitive::<arrow::datatypes::Float64Type>().value(0),
+            1.5
+        );
+        let lon = batch.column(column_index("longitude").expect("longitude"));
+        assert_eq!(
+            lon.as_primitive::<arrow::datatypes::Float64Type>().value(0),
+            -2.5
+        );
+        assert!(batch.column(column_index("city").expect("city")).is_null(0));
+        let t = batch.column(column_index("event_time").expect("event_time"));
+        assert_eq!(
+            t.as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                .value(0),
+            1_700_000_000_123
+        );
     }
 }

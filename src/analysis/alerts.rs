@@ -309,8 +309,10 @@ pub fn only_new(alerts: Vec<Alert>, state: &Path) -> Result<Vec<Alert>> {
     Ok(fresh)
 }
 
-/// A terminal listing: one line per alert.
+/// A terminal listing: one line per alert. Identities and evidence come from the lake (any
+/// client can write them), so control and bidi characters are shown escaped.
 pub fn render_text(alerts: &[Alert]) -> String {
+    use crate::query::cells::escape_control as e;
     use std::fmt::Write;
     let mut s = String::new();
     for a in alerts {
@@ -319,22 +321,21 @@ pub fn render_text(alerts: &[Alert]) -> String {
             .iter()
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                )
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                format!("{}={}", e(k), e(&v))
             })
             .collect();
         let _ = writeln!(
             s,
             "{:<8} {}  {:<32} {:<24} {:<8} {}{}",
             a.severity.as_str(),
-            a.time,
-            a.rule,
-            a.identity.as_deref().unwrap_or("∅"),
-            a.event_source.as_deref().unwrap_or("∅"),
+            e(&a.time),
+            e(&a.rule),
+            e(a.identity.as_deref().unwrap_or("∅")),
+            e(a.event_source.as_deref().unwrap_or("∅")),
             ev.join(" "),
             if a.uids.len() > 1 {
                 format!(" (+{} more)", a.uids.len() - 1)

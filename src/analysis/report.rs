@@ -51,26 +51,32 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTIN_NAMES.contains(&name)
 }
 
-/// The lake's saved catalog, with the built-in report's names (and its queries') reserved.
-pub fn saved(lake: &Lake) -> Catalog<'_> {
+/// The lake's saved catalog as `tenant` sees it (`None`: the operator's view of all tenants),
+/// with the built-in report's names (and its queries') reserved.
+pub fn saved<'a>(lake: &'a Lake, tenant: Option<&str>) -> Catalog<'a> {
     let b = builtin();
     let mut reserved: Vec<String> = b.queries.iter().map(|q| q.name.clone()).collect();
     reserved.extend(BUILTIN_NAMES.iter().map(|n| n.to_string()));
     reserved.push(b.name);
-    Catalog::new(lake).reserving(reserved)
+    Catalog::scoped(lake, tenant).reserving(reserved)
 }
 
-/// A report by name: the built-in one, or a saved report with its queries resolved now.
-/// (The one place that decides which; every face calls it.)
-pub async fn resolve(lake: &Lake, name: &str) -> Result<Report> {
+/// A report by name: the built-in one (global), or a saved report of the tenant's catalog with
+/// its queries resolved now. (The one place that decides which; every face calls it.)
+pub async fn resolve(lake: &Lake, tenant: Option<&str>, name: &str) -> Result<Report> {
     if is_builtin(name) {
         return Ok(builtin());
     }
-    let cat = saved(lake);
+    let cat = saved(lake, tenant);
     let r = cat.report(name).await?;
+    // A report's queries live beside it (the same tenant's catalog).
+    let prefix = name
+        .split_once('/')
+        .map(|(t, _)| format!("{t}/"))
+        .unwrap_or_default();
     let mut queries = Vec::new();
     for q in &r.queries {
-        let s = cat.query(q).await?;
+        let s = cat.query(&format!("{prefix}{q}")).await?;
         queries.push(ReportQuery {
             name: s.name,
             title: s.title,
@@ -233,33 +239,41 @@ pub async fn run_with(
 }
 
 /// Plain-text rendering: per query its title, rows, suggestion when rows were found, timing.
+/// Everything that came from the lake or a saved definition is shown with control and bidi
+/// characters escaped (`escape_control`), so it cannot drive the terminal.
 pub fn render_text(r: &ReportResult) -> String {
+    use crate::query::cells::escape_control as e;
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "{} (v{}){}",
-        r.title,
-        r.version,
+        e(&r.title),
+        e(&r.version),
         r.days
             .map(|d| format!(", last {d} days"))
             .unwrap_or_default()
     );
     for q in &r.results {
-        let _ = writeln!(s, "\n## {}", q.title);
+        let _ = writeln!(s, "\n## {}", e(&q.title));
         if q.rows.is_empty() {
             let _ = writeln!(s, "no findings");
         } else {
-            let _ = writeln!(s, "{}", q.columns.join(" | "));
+            let cols: Vec<String> = q.columns.iter().map(|c| e(c).into_owned()).collect();
+            let _ = writeln!(s, "{}", cols.join(" | "));
             for row in &q.rows {
                 let cells: Vec<String> = row
                     .iter()
-                    .map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| "∅".into()))
+                    .map(|c| {
+                        c.as_str()
+                            .map(|t| e(t).into_owned())
+                            .unwrap_or_else(|| "∅".into())
+                    })
                     .collect();
                 let _ = writeln!(s, "{}", cells.join(" | "));
             }
             if let Some(sug) = &q.suggestion {
-                let _ = writeln!(s, "suggestion: {sug}");
+                let _ = writeln!(s, "suggestion: {}", e(sug));
             }
         }
         let _ = writeln!(

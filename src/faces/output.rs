@@ -3,6 +3,15 @@
 //!
 //! Cells are rendered the way Athena renders them, so both engines print the same text:
 //! timestamps `2024-03-20 12:12:03.374` (UTC), dates `2024-03-20`, arrays `[a, b]`.
+//!
+//! Lake data is attacker-controlled (a `user_agent`, a login, a repo name), so the `table`
+//! printer shows control and bidi characters escaped (`\u{1b}`, see
+//! [`crate::query::cells::escape_control`]): an ESC/CSI/OSC sequence or a right-to-left override
+//! never reaches the terminal raw. `csv`, `json`, `ndjson` and `tctl` are for programs and keep
+//! every value exactly (JSON escapes controls itself). CSV is not defused against spreadsheet
+//! formula injection: a cell starting with `=`, `+`, `-` or `@` is written as it is, because
+//! CSV output is data for tools, and rewriting it would make it differ from the lake; import it
+//! into a spreadsheet as text, or use `json`.
 
 use std::io::Write;
 
@@ -11,7 +20,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-pub use crate::query::cells::{TIMESTAMP_FORMAT, cell_json, cell_text, tctl_rows};
+pub use crate::query::cells::{TIMESTAMP_FORMAT, cell_json, cell_text, escape_control, tctl_rows};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,8 +125,10 @@ fn csv_field(s: &str) -> String {
 /// Marker printed for NULL in tables, distinct from an empty string.
 pub const NULL_MARK: &str = "∅";
 
+/// A table cell: one line (newlines and tabs as spaces), other control and bidi characters
+/// escaped visibly, cut to `width` characters.
 fn truncate(s: &str, width: usize) -> String {
-    let s = s.replace(['\n', '\r', '\t'], " ");
+    let s = escape_control(&s.replace(['\n', '\r', '\t'], " ")).into_owned();
     if s.chars().count() <= width {
         s
     } else {
@@ -146,13 +157,17 @@ fn write_table(
                     .map(|c| match cell_text(c, r) {
                         Ok(Some(s)) => truncate(&s, opts.max_cell_width),
                         Ok(None) => NULL_MARK.to_string(),
-                        Err(e) => format!("<{e}>"),
+                        Err(e) => escape_control(&format!("<{e}>")).into_owned(),
                     })
                     .collect(),
             );
         }
     }
-    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let headers: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| escape_control(f.name()).into_owned())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {

@@ -20,12 +20,7 @@ pub struct Geo {
     pub longitude: Option<f64>,
 }
 
-/// Where enrichment came from, written into each Parquet file's key-value metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GeoProvenance {
-    pub database_type: String,
-    pub build_epoch: u64,
-}
+pub use crate::schema::GeoProvenance;
 
 /// A GeoIP City database opened once and shared by the decode threads (the reader is
 /// immutable); each thread keeps its own `GeoCache`.

@@ -1,26 +1,65 @@
-//! Compaction: a partition's small files → well-sized sorted files with one row per `uid`. The
-//! switch readers see is the tombstone protocol of [`super::listing`].
+//! Compaction: a partition's small files → well-sized sorted files with one row per `uid`.
+//!
+//! Safe against itself, readers and crashes: one compactor per partition holds the lock of
+//! [`super::lock`] (renewed while it works); the switch readers see is the compare-and-swap
+//! tombstone of [`super::listing`]; replaced files are deleted only after a grace period, by
+//! the next compaction or cleanup of the partition (the CLI waits for it; the consumer's
+//! leader schedules it). The data path is the bounded-memory merge of [`super::merge`].
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
-use super::listing::{TOMBSTONE_PREFIX, Tombstone, is_tombstone, live_files, name, read_tombstone};
-use super::writer::{self, WriterOptions};
+use super::listing::{self, State, TOMBSTONE_PREFIX, Tombstone, is_tombstone, live_files, name};
+use super::lock::{self, Acquired, Cas, LockGuard, Version, now_ms};
+use super::merge::{self, Input, MergePlan, Sink, delete_if_present};
 use super::{Lake, layout};
 use crate::error::{Error, Result};
-use crate::schema;
 
-/// Rows per compacted file: large enough for few files a day, small enough to encode in
-/// bounded memory.
+/// Rows per compacted file: large enough for few files a day; memory does not depend on it
+/// (files are written as they are merged).
 pub const TARGET_ROWS: usize = 2_000_000;
+
+/// How long replaced files stay after the switch, so that a query that listed the partition
+/// before it finishes on the old files.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// How one compaction runs.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// Do nothing when fewer live files than this.
+    pub min_files: usize,
+    /// Rows per output file at most.
+    pub target_rows: usize,
+    /// Replaced files are deleted no sooner than this after the switch.
+    pub grace: Duration,
+    /// Lifetime of the partition lock between renewals.
+    pub lock_ttl: Duration,
+    /// Bytes the dedup set and the merge may hold.
+    pub memory_budget: usize,
+    /// Files merged at once at most (None: as many as the budget allows).
+    pub max_fan_in: Option<usize>,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            min_files: 2,
+            target_rows: TARGET_ROWS,
+            grace: DEFAULT_GRACE,
+            lock_ttl: lock::DEFAULT_LOCK_TTL,
+            memory_budget: merge::DEFAULT_MEMORY_BUDGET,
+            max_fan_in: None,
+        }
+    }
+}
 
 /// What compacting one partition did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -35,12 +74,27 @@ pub struct CompactSummary {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub elapsed_ms: u128,
-    /// Nothing to do (one file already).
+    /// Nothing done: too few files, or another compactor holds the partition.
     pub skipped: bool,
+    /// Who held the partition's lock when skipped for that reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_by: Option<String>,
+    /// Interrupted compactions rolled back before this one.
+    pub recovered: usize,
+    /// Earlier compactions whose replaced files were deleted (grace over).
+    pub cleaned: usize,
+    /// When this compaction's replaced files may go (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_after_unix_ms: Option<i64>,
+    /// How the memory budget was spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<MergePlan>,
+    /// Merge levels (1: every input at once).
+    pub merge_levels: usize,
 }
 
-/// Reads a whole Parquet file of the lake into batches of the file schema (compaction reads
-/// every row anyway, so one GET and a synchronous decode beat ranged reads).
+/// Reads a whole Parquet file of the lake into batches of the file schema (the consumer's
+/// dedup loads a flush's uids with it).
 pub async fn read_file(store: &dyn ObjectStore, path: &Path) -> Result<Vec<RecordBatch>> {
     let bytes = store
         .get(path)
@@ -68,172 +122,424 @@ pub async fn read_file(store: &dyn ObjectStore, path: &Path) -> Result<Vec<Recor
     .map_err(|e| Error::Other(format!("parquet reader failed: {e}")))?
 }
 
-/// Keeps the first row of each `uid` across `batches` (in order).
-pub fn dedup_by_uid(batches: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, usize)> {
-    let uid_idx = schema::column_index("uid").expect("uid column");
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut dropped = 0;
-    let mut out = Vec::with_capacity(batches.len());
-    for b in batches {
-        let uids = b
-            .column(uid_idx)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| Error::Other("uid column is not a string column".into()))?;
-        let keep: BooleanArray = (0..uids.len())
-            .map(|i| {
-                // A NULL or empty uid cannot be compared: keep the row.
-                let k = uids.is_valid(i) && !uids.value(i).is_empty();
-                Some(!k || seen.insert(uids.value(i).to_string()))
-            })
-            .collect();
-        let kept = arrow::compute::filter_record_batch(&b, &keep)?;
-        dropped += b.num_rows() - kept.num_rows();
-        out.push(kept);
-    }
-    Ok((out, dropped))
-}
-
-/// Compacts one partition. `min_files`: do nothing when fewer live files than this.
+/// Compacts one partition with the default options; when it switched, the replaced files are
+/// deleted by a background task after the grace period (or by the next compaction, should
+/// this process exit first).
 pub async fn compact_partition(
     lake: &Lake,
     tenant: &str,
     date: NaiveDate,
     min_files: usize,
 ) -> Result<CompactSummary> {
+    let opts = CompactOptions {
+        min_files,
+        ..Default::default()
+    };
+    let s = compact_partition_with(lake, tenant, date, &opts).await?;
+    if let Some(at) = s.delete_after_unix_ms {
+        let (lake, tenant, ttl) = (lake.clone(), tenant.to_string(), opts.lock_ttl);
+        tokio::spawn(async move {
+            tokio::time::sleep(until(at)).await;
+            if let Err(e) = cleanup_partition(&lake, &tenant, date, ttl).await {
+                tracing::warn!(%tenant, %date, error = %e.chain(": "), "deferred cleanup failed; the next compaction retries");
+            }
+        });
+    }
+    Ok(s)
+}
+
+/// Time from now until a Unix-ms instant (zero when past), with a little slack for clocks.
+pub fn until(unix_ms: i64) -> Duration {
+    Duration::from_millis((unix_ms - now_ms()).max(0) as u64 + 50)
+}
+
+/// Compacts one partition unless another compactor holds it (then `skipped`, `locked_by`).
+pub async fn compact_partition_with(
+    lake: &Lake,
+    tenant: &str,
+    date: NaiveDate,
+    o: &CompactOptions,
+) -> Result<CompactSummary> {
     let start = Instant::now();
-    let store = lake.store().clone();
-    let prefix = layout::partition_prefix(lake, tenant, date);
-    let serr = |e| Error::store(prefix.to_string(), e);
-    let listing: Vec<ObjectMeta> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(serr)?;
     let mut summary = CompactSummary {
         tenant: tenant.into(),
         date: date.to_string(),
         ..Default::default()
     };
-    // Finish or roll back a compaction that crashed half-way, before looking at live files.
-    for t in listing.iter().filter(|m| is_tombstone(&m.location)) {
-        recover(lake, &prefix, &listing, &t.location).await?;
-    }
-    let listing: Vec<ObjectMeta> = store
-        .list(Some(&prefix))
+    let guard = match lock::acquire(lake, tenant, date, o.lock_ttl).await? {
+        Acquired::Held(g) => *g,
+        Acquired::Busy { holder, .. } => {
+            tracing::info!(tenant, %date, %holder, "partition is being compacted; skipped");
+            summary.skipped = true;
+            summary.locked_by = Some(holder);
+            return Ok(summary);
+        }
+    };
+    let r = compact_locked(lake, tenant, date, o, &guard, &mut summary).await;
+    // Released on every path: what an error leaves behind is what recovery handles.
+    let released = guard.release().await;
+    r?;
+    released?;
+    summary.elapsed_ms = start.elapsed().as_millis();
+    Ok(summary)
+}
+
+/// What tidying a partition did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tidy {
+    pub recovered: usize,
+    pub cleaned: usize,
+    /// The earliest grace period still running (Unix ms).
+    pub waiting_until: Option<i64>,
+}
+
+/// Deletes what compactions whose grace period is over replaced, and rolls back interrupted
+/// ones; under the partition's lock (None: someone else holds it and will).
+pub async fn cleanup_partition(
+    lake: &Lake,
+    tenant: &str,
+    date: NaiveDate,
+    lock_ttl: Duration,
+) -> Result<Option<Tidy>> {
+    let guard = match lock::acquire(lake, tenant, date, lock_ttl).await? {
+        Acquired::Held(g) => *g,
+        Acquired::Busy { .. } => return Ok(None),
+    };
+    let r = tidy(lake, tenant, date).await;
+    let released = guard.release().await;
+    let t = r?;
+    released?;
+    Ok(Some(t))
+}
+
+async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+    store
+        .list(Some(prefix))
         .try_collect()
         .await
-        .map_err(serr)?;
-    let mut live = live_files(store.as_ref(), listing).await.map_err(serr)?;
+        .map_err(|e| Error::store(prefix.to_string(), e))
+}
+
+fn to_json(t: &Tombstone) -> Result<Vec<u8>> {
+    serde_json::to_vec(t).map_err(|e| Error::json("a compaction tombstone", e))
+}
+
+async fn read_tomb(cas: &Cas) -> Result<Option<(Tombstone, Version)>> {
+    match cas.read().await? {
+        None => Ok(None),
+        Some((b, v)) => {
+            let t = listing::parse_tombstone(cas.path(), &b)
+                .map_err(|e| Error::store(cas.path().to_string(), e))?;
+            Ok(Some((t, v)))
+        }
+    }
+}
+
+/// Deletes `files` (names in `prefix`), then the tombstone: in that order, so a reader never
+/// sees files without the tombstone that hides them.
+async fn drop_files_then(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+    files: &[String],
+    tomb: &Path,
+) -> Result<()> {
+    for f in files {
+        delete_if_present(store, &prefix.clone().join(f.as_str())).await?;
+    }
+    delete_if_present(store, tomb).await
+}
+
+/// Under the lock: every pending tombstone belongs to a holder whose lock lapsed, so it is
+/// swapped to aborted (the swap its holder's commit races) and rolled back; committed ones
+/// past their grace period lose their replaced files, oldest chain link first; leftover merge
+/// runs are removed.
+async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate) -> Result<Tidy> {
+    let store = lake.store().as_ref();
+    let prefix = layout::partition_prefix(lake, tenant, date);
+    let listing = list(store, &prefix).await?;
+    // A local swap killed between its staging write and its rename leaves a hidden staging
+    // file; no reader lists it, and under the lock no swap of ours is in flight.
+    for m in &listing {
+        let n = name(&m.location);
+        if n.starts_with(&format!(".{TOMBSTONE_PREFIX}")) && n.ends_with(".tmp") {
+            delete_if_present(store, &m.location).await?;
+        }
+    }
+    let mut paths: Vec<Path> = listing
+        .into_iter()
+        .map(|m| m.location)
+        .filter(is_tombstone)
+        .collect();
+    paths.sort();
+    let mut out = Tidy::default();
+    let mut committed: Vec<(Path, Tombstone)> = Vec::new();
+    for p in paths {
+        let cas = Cas::new(lake, p.clone(), tenant, date);
+        // A pending swap can race its holder's commit: re-read until a final state.
+        let mut t = None;
+        for _ in 0..4 {
+            let Some((doc, v)) = read_tomb(&cas).await? else {
+                break;
+            };
+            if doc.state != Some(State::Pending) {
+                t = Some(doc);
+                break;
+            }
+            let aborted = Tombstone {
+                state: Some(State::Aborted),
+                ..doc.clone()
+            };
+            if cas.swap(Some(&v), to_json(&aborted)?).await?.is_some() {
+                tracing::warn!(tomb = %p, holder = %doc.holder, "aborted a compaction whose lock lapsed");
+                t = Some(aborted);
+                break;
+            }
+        }
+        let Some(t) = t else { continue };
+        match t.state {
+            Some(State::Committed) => committed.push((p, t)),
+            Some(State::Aborted) | Some(State::Pending) => {
+                drop_files_then(store, &prefix, &t.by, &p).await?;
+                out.recovered += 1;
+            }
+            None => {
+                // An older auditlake's tombstone: its switch was the last new file.
+                let present: std::collections::HashSet<String> = list(store, &prefix)
+                    .await?
+                    .iter()
+                    .map(|m| name(&m.location))
+                    .collect();
+                let complete = t.by.iter().all(|b| present.contains(b));
+                let doomed = if complete { &t.replaces } else { &t.by };
+                drop_files_then(store, &prefix, doomed, &p).await?;
+                out.recovered += 1;
+            }
+        }
+    }
+    // A compaction's replaced files may be another's new files: delete a link only when no
+    // remaining tombstone still names them as new, or that one's readers would lose them.
+    let now = now_ms();
+    loop {
+        let pos = committed.iter().position(|(_, t)| {
+            t.delete_after_unix_ms.unwrap_or(0) <= now
+                && !committed
+                    .iter()
+                    .any(|(_, o)| o.by.iter().any(|b| t.replaces.contains(b)))
+        });
+        let Some(i) = pos else { break };
+        let (p, t) = committed.remove(i);
+        drop_files_then(store, &prefix, &t.replaces, &p).await?;
+        out.cleaned += 1;
+    }
+    out.waiting_until = committed
+        .iter()
+        .filter_map(|(_, t)| t.delete_after_unix_ms)
+        .min();
+    let runs = lock::partition_dir(lake, tenant, date).join("runs");
+    for m in list(store, &runs).await? {
+        delete_if_present(store, &m.location).await?;
+    }
+    Ok(out)
+}
+
+async fn compact_locked(
+    lake: &Lake,
+    tenant: &str,
+    date: NaiveDate,
+    o: &CompactOptions,
+    guard: &LockGuard,
+    summary: &mut CompactSummary,
+) -> Result<()> {
+    let store = lake.store().clone();
+    let prefix = layout::partition_prefix(lake, tenant, date);
+    let t = tidy(lake, tenant, date).await?;
+    summary.recovered = t.recovered;
+    summary.cleaned = t.cleaned;
+    let listing = list(store.as_ref(), &prefix).await?;
+    let mut live = live_files(store.as_ref(), listing)
+        .await
+        .map_err(|e| Error::store(prefix.to_string(), e))?;
+    // Oldest file first (UUIDv7 names sort by write time), so the first copy of a uid wins.
     live.sort_by(|a, b| a.location.cmp(&b.location));
     summary.files_before = live.len();
     summary.bytes_before = live.iter().map(|m| m.size).sum();
-    if live.len() < min_files.max(1) || live.is_empty() {
+    if live.len() < o.min_files.max(1) {
         summary.skipped = true;
         summary.files_after = live.len();
-        return Ok(summary);
+        return Ok(());
     }
-
-    // Oldest file first (UUIDv7 names sort by write time), so the first copy of a uid wins.
-    let mut batches = Vec::new();
-    for m in &live {
-        batches.extend(read_file(store.as_ref(), &m.location).await?);
-    }
-    summary.rows_before = batches.iter().map(|b| b.num_rows()).sum();
-    let (batches, dropped) = dedup_by_uid(batches)?;
-    summary.duplicates_removed = dropped;
-    let label = format!("{tenant}/{date}");
-    let file_schema = schema::file_schema();
-    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<(Vec<u8>, usize)>> {
-        let all = arrow::compute::concat_batches(&file_schema, &batches)?;
-        drop(batches);
-        let sorted = writer::sort_batch(&all)?;
-        drop(all);
-        let mut out = Vec::new();
-        let mut offset = 0;
-        while offset < sorted.num_rows() {
-            let len = TARGET_ROWS.min(sorted.num_rows() - offset);
-            let part = sorted.slice(offset, len);
-            out.push((
-                writer::encode(&part, &WriterOptions::default(), &label)?,
-                len,
-            ));
-            offset += len;
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| Error::Other(format!("compaction encoder failed: {e}")))??;
-
-    let new_paths: Vec<Path> = encoded
-        .iter()
+    let inputs = merge::open(&store, live).await?;
+    summary.rows_before = inputs.iter().map(|i| i.rows() as usize).sum();
+    let plan = merge::plan(&inputs, o.memory_budget)?;
+    summary.plan = Some(plan);
+    let drops = merge::duplicates(&store, &inputs, plan.dedup_passes).await?;
+    summary.duplicates_removed = drops.iter().map(Vec::len).sum();
+    let rows_after = summary.rows_before - summary.duplicates_removed;
+    let target = o.target_rows.max(1);
+    let new_paths: Vec<Path> = (0..rows_after.div_ceil(target))
         .map(|_| layout::new_file_path(lake, tenant, date))
         .collect();
-    let tomb = Tombstone {
-        by: new_paths.iter().map(name).collect(),
-        replaces: live.iter().map(|m| name(&m.location)).collect(),
-    };
+
     let tomb_path = prefix
         .clone()
         .join(format!("{TOMBSTONE_PREFIX}{}.json", uuid::Uuid::now_v7()));
-    let body = serde_json::to_vec(&tomb).map_err(|e| Error::json("a compaction tombstone", e))?;
-    store
-        .put(&tomb_path, PutPayload::from(body))
-        .await
-        .map_err(|e| Error::store(tomb_path.to_string(), e))?;
-    for ((bytes, rows), path) in encoded.into_iter().zip(&new_paths) {
-        summary.rows_after += rows;
-        summary.bytes_after += bytes.len() as u64;
-        store
-            .put(path, PutPayload::from(bytes))
-            .await
-            .map_err(|e| Error::store(path.to_string(), e))?;
+    let cas = Cas::new(lake, tomb_path.clone(), tenant, date);
+    let pending = Tombstone {
+        by: new_paths.iter().map(name).collect(),
+        replaces: inputs.iter().map(|i| name(&i.meta.location)).collect(),
+        state: Some(State::Pending),
+        holder: guard.holder().to_string(),
+        delete_after_unix_ms: None,
+    };
+    let Some(version) = cas.swap(None, to_json(&pending)?).await? else {
+        return Err(Error::Other(format!("{tomb_path} exists already")));
+    };
+    let label = format!("{tenant}/{date}");
+    let written = match merge_levels(
+        lake, tenant, date, inputs, drops, plan, &new_paths, target, o, guard, &label, summary,
+    )
+    .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            abort_own(store.as_ref(), &prefix, &cas, &version, &pending).await;
+            return Err(e);
+        }
+    };
+    // A successful renewal proves nobody took the lock since the pending tombstone was put, so
+    // whoever takes it later lists that tombstone and can only abort it by the swap that this
+    // commit races: one of the two wins, never both.
+    if !guard.renew().await? {
+        abort_own(store.as_ref(), &prefix, &cas, &version, &pending).await;
+        return Err(Error::LockLost(format!(
+            "{label}: the compaction lock lapsed while merging; nothing was switched (raise --lock-ttl?)"
+        )));
     }
-    summary.files_after = new_paths.len();
-    // The switch happened with the last PUT; now remove what readers no longer read.
-    for m in &live {
-        delete_if_present(store.as_ref(), &m.location).await?;
+    let delete_after = now_ms() + o.grace.as_millis() as i64;
+    let committed = Tombstone {
+        state: Some(State::Committed),
+        delete_after_unix_ms: Some(delete_after),
+        ..pending.clone()
+    };
+    if cas
+        .swap(Some(&version), to_json(&committed)?)
+        .await?
+        .is_none()
+    {
+        abort_own(store.as_ref(), &prefix, &cas, &version, &pending).await;
+        return Err(Error::LockLost(format!(
+            "{label}: another compactor aborted this compaction (its lock had lapsed); nothing was switched"
+        )));
     }
-    delete_if_present(store.as_ref(), &tomb_path).await?;
-    summary.elapsed_ms = start.elapsed().as_millis();
+    summary.files_after = written.len();
+    summary.rows_after = written.iter().map(|w| w.0).sum();
+    summary.bytes_after = written.iter().map(|w| w.1).sum();
     tracing::info!(
         tenant,
         %date,
         files_before = summary.files_before,
         files_after = summary.files_after,
         duplicates = summary.duplicates_removed,
+        merge_levels = summary.merge_levels,
         "compacted partition"
     );
-    Ok(summary)
-}
-
-async fn delete_if_present(store: &dyn ObjectStore, p: &Path) -> Result<()> {
-    match store.delete(p).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(Error::store(p.to_string(), e)),
+    if o.grace.is_zero() {
+        summary.cleaned += tidy(lake, tenant, date).await?.cleaned;
+    } else {
+        summary.delete_after_unix_ms = Some(delete_after);
     }
+    Ok(())
 }
 
-/// A tombstone left by a crashed compaction: if all its new files made it, finish (delete the
-/// replaced files); otherwise roll back (delete the new files that made it). Then drop it.
-async fn recover(lake: &Lake, prefix: &Path, listing: &[ObjectMeta], tomb: &Path) -> Result<()> {
-    let store = lake.store();
-    let t = match read_tombstone(store.as_ref(), tomb).await {
-        Ok(t) => t,
-        Err(object_store::Error::NotFound { .. }) => return Ok(()),
-        Err(e) => return Err(Error::store(tomb.to_string(), e)),
+/// Rolls back our own compaction (best effort: what fails here, recovery finishes later).
+async fn abort_own(store: &dyn ObjectStore, prefix: &Path, cas: &Cas, v: &Version, t: &Tombstone) {
+    let aborted = Tombstone {
+        state: Some(State::Aborted),
+        ..t.clone()
     };
-    let present: HashMap<String, &ObjectMeta> =
-        listing.iter().map(|m| (name(&m.location), m)).collect();
-    let complete = t.by.iter().all(|b| present.contains_key(b));
-    let doomed = if complete { &t.replaces } else { &t.by };
-    for f in doomed {
-        if let Some(m) = present.get(f) {
-            delete_if_present(store.as_ref(), &m.location).await?;
-        }
+    let r = async {
+        // Lost the swap: a recoverer aborted it already. Either way it is aborted now.
+        cas.swap(Some(v), to_json(&aborted)?).await?;
+        drop_files_then(store, prefix, &t.by, cas.path()).await
     }
-    tracing::warn!(%prefix, complete, "recovered an interrupted compaction");
-    delete_if_present(store.as_ref(), tomb).await
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(tomb = %cas.path(), error = %e.chain(": "), "cannot roll back; the next compaction will");
+    }
+}
+
+/// Merges the inputs into `new_paths`, in levels of `plan.fan_in` files when they do not fit
+/// the budget at once (runs under `_compact/{tenant}/{date}/runs/`, removed as consumed).
+#[allow(clippy::too_many_arguments)]
+async fn merge_levels(
+    lake: &Lake,
+    tenant: &str,
+    date: NaiveDate,
+    mut inputs: Vec<Input>,
+    mut drops: Vec<Vec<u32>>,
+    plan: MergePlan,
+    new_paths: &[Path],
+    target: usize,
+    o: &CompactOptions,
+    guard: &LockGuard,
+    label: &str,
+    summary: &mut CompactSummary,
+) -> Result<merge::Written> {
+    let store: Arc<dyn ObjectStore> = lake.store().clone();
+    let runs = lock::partition_dir(lake, tenant, date).join("runs");
+    let cap = |n: usize| o.max_fan_in.map_or(n, |m| n.min(m)).max(2);
+    let mut fan_in = cap(plan.fan_in);
+    let mut levels = 1;
+    let mut temp: Vec<Path> = Vec::new();
+    while inputs.len() > fan_in {
+        let mut next = Vec::new();
+        let mut rest = drops.into_iter();
+        for chunk in inputs.chunks(fan_in) {
+            if guard.lost() {
+                return Err(Error::LockLost(format!(
+                    "{label}: the compaction lock lapsed while merging"
+                )));
+            }
+            let d: Vec<Vec<u32>> = rest.by_ref().take(chunk.len()).collect();
+            let run = runs
+                .clone()
+                .join(format!("{}.parquet", uuid::Uuid::now_v7()));
+            let sink = Sink {
+                paths: std::slice::from_ref(&run),
+                rows_per_file: usize::MAX,
+            };
+            merge::merge(&store, chunk, d, sink, label).await?;
+            next.push(
+                store
+                    .head(&run)
+                    .await
+                    .map_err(|e| Error::store(run.to_string(), e))?,
+            );
+        }
+        for p in temp.drain(..) {
+            delete_if_present(store.as_ref(), &p).await?;
+        }
+        temp = next.iter().map(|m| m.location.clone()).collect();
+        inputs = merge::open(&store, next).await?;
+        drops = vec![Vec::new(); inputs.len()];
+        fan_in = cap(merge::plan(&inputs, o.memory_budget)?.fan_in);
+        levels += 1;
+    }
+    summary.merge_levels = levels;
+    if guard.lost() {
+        return Err(Error::LockLost(format!(
+            "{label}: the compaction lock lapsed while merging"
+        )));
+    }
+    let sink = Sink {
+        paths: new_paths,
+        rows_per_file: target,
+    };
+    let written = merge::merge(&store, &inputs, drops, sink, label).await;
+    for p in temp {
+        delete_if_present(store.as_ref(), &p).await?;
+    }
+    written
 }
 
 /// Partitions of the lake (optionally one tenant, one date) as (tenant, date).

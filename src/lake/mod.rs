@@ -4,6 +4,8 @@
 pub mod compact;
 pub mod layout;
 pub mod listing;
+pub mod lock;
+pub mod merge;
 pub mod store;
 pub mod sync;
 pub mod writer;

@@ -1,6 +1,10 @@
-//! Saved audit queries and reports, stored as YAML in the lake (`_catalog/queries/NAME.yaml`,
-//! `_catalog/reports/NAME.yaml`) so every face sees the same ones, plus an audit record of each
-//! run (`_catalog/runs/YYYY-MM-DD/<uuidv7>.json`).
+//! Saved audit queries and reports, stored as YAML in the lake so every face sees the same
+//! ones, plus an audit record of each run — all of it per tenant: tenant `default` keeps the
+//! original layout (`_catalog/queries/NAME.yaml`, `_catalog/reports/NAME.yaml`,
+//! `_catalog/runs/YYYY-MM-DD/<uuidv7>.json`, so catalogs written before tenants existed read as
+//! `default`'s), every other tenant the same under `_catalog/tenants/{tenant}/`. A catalog scoped
+//! to a tenant (a Flight token, `--tenant`) sees only that tenant's; the operator's view (no
+//! tenant) sees all, other tenants' names labelled `tenant/name`.
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -66,11 +70,35 @@ enum Kind {
     Report,
 }
 
+/// Root of the catalog in the lake.
+const ROOT: &str = "_catalog";
+/// Where tenants other than `default` keep theirs.
+const TENANTS: &str = "_catalog/tenants";
+
+/// The catalog directory of one tenant.
+fn tenant_root(tenant: &str) -> String {
+    if tenant == crate::tenant::DEFAULT {
+        ROOT.to_string()
+    } else {
+        format!("{TENANTS}/{tenant}")
+    }
+}
+
+/// Whose saved objects a catalog sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogScope {
+    /// One tenant's only (a Flight token, the CLI with `--tenant`).
+    Tenant(String),
+    /// Every tenant's: the operator (the CLI without `--tenant`). Unqualified names are
+    /// `default`'s; `tenant/name` names another tenant's.
+    All,
+}
+
 impl Kind {
-    fn dir(self) -> &'static str {
+    fn sub(self) -> &'static str {
         match self {
-            Kind::Query => "_catalog/queries",
-            Kind::Report => "_catalog/reports",
+            Kind::Query => "queries",
+            Kind::Report => "reports",
         }
     }
     fn word(self) -> &'static str {
@@ -81,20 +109,61 @@ impl Kind {
     }
 }
 
-/// The saved queries and reports of one lake.
+/// The saved queries and reports of one lake, as one scope sees them.
 pub struct Catalog<'a> {
     lake: &'a Lake,
+    scope: CatalogScope,
     /// Names that cannot be created over, changed or removed (the built-in report and its
     /// queries; `analysis::report::saved` fills them in — the store does not know reports).
     reserved: Vec<String>,
 }
 
 impl<'a> Catalog<'a> {
+    /// The operator's view: every tenant's catalog.
     pub fn new(lake: &'a Lake) -> Self {
+        Catalog::with_scope(lake, CatalogScope::All)
+    }
+
+    /// The catalog as `scope` sees it.
+    pub fn with_scope(lake: &'a Lake, scope: CatalogScope) -> Self {
         Catalog {
             lake,
+            scope,
             reserved: Vec::new(),
         }
+    }
+
+    /// Scoped to `tenant` when given, else the operator's view of all tenants.
+    pub fn scoped(lake: &'a Lake, tenant: Option<&str>) -> Self {
+        let scope = match tenant {
+            Some(t) => CatalogScope::Tenant(t.to_string()),
+            None => CatalogScope::All,
+        };
+        Catalog::with_scope(lake, scope)
+    }
+
+    /// `(tenant, bare name)` of a name as this scope reads it: a tenant's catalog takes bare
+    /// names only; the operator's takes `tenant/name` too.
+    fn locate(&self, name: &str) -> Result<(String, String)> {
+        match (&self.scope, name.split_once('/')) {
+            (CatalogScope::Tenant(t), None) => Ok((t.clone(), name.to_string())),
+            (CatalogScope::Tenant(_), Some(_)) => Err(Error::Config(format!(
+                "'{name}': a saved name has no '/' (another tenant's catalog is not visible here)"
+            ))),
+            (CatalogScope::All, None) => Ok((crate::tenant::DEFAULT.to_string(), name.to_string())),
+            (CatalogScope::All, Some((t, n))) => {
+                crate::tenant::check(t)?;
+                Ok((t.to_string(), n.to_string()))
+            }
+        }
+    }
+
+    fn object(&self, kind: Kind, tenant: &str, name: &str) -> object_store::path::Path {
+        self.lake.path(&format!(
+            "{}/{}/{name}.yaml",
+            tenant_root(tenant),
+            kind.sub()
+        ))
     }
 
     /// The same catalog, refusing to write or remove `names`.
@@ -104,6 +173,8 @@ impl<'a> Catalog<'a> {
     }
 
     fn check_name(&self, kind: Kind, name: &str) -> Result<()> {
+        let (_, name) = self.locate(name)?;
+        let name = name.as_str();
         if !valid_name(name) {
             return Err(Error::Config(format!(
                 "invalid {} name '{name}' (lowercase letters, digits, _ and -, up to 63)",
@@ -119,7 +190,8 @@ impl<'a> Catalog<'a> {
     }
 
     async fn exists(&self, kind: Kind, name: &str) -> Result<bool> {
-        let path = self.lake.path(&format!("{}/{name}.yaml", kind.dir()));
+        let (tenant, bare) = self.locate(name)?;
+        let path = self.object(kind, &tenant, &bare);
         match self.lake.store().head(&path).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -135,7 +207,8 @@ impl<'a> Catalog<'a> {
             what: format!("saved {} '{name}'", kind.word()),
             source: e,
         })?;
-        let path = self.lake.path(&format!("{}/{name}.yaml", kind.dir()));
+        let (tenant, bare) = self.locate(name)?;
+        let path = self.object(kind, &tenant, &bare);
         self.lake
             .store()
             .put(&path, PutPayload::from(Bytes::from(text)))
@@ -148,7 +221,8 @@ impl<'a> Catalog<'a> {
     }
 
     async fn read<T: for<'de> Deserialize<'de>>(&self, kind: Kind, name: &str) -> Result<T> {
-        let path = self.lake.path(&format!("{}/{name}.yaml", kind.dir()));
+        let (tenant, bare) = self.locate(name)?;
+        let path = self.object(kind, &tenant, &bare);
         let bytes = match self.lake.store().get(&path).await {
             Ok(r) => r.bytes().await.map_err(|e| Error::Store {
                 path: path.to_string(),
@@ -168,11 +242,17 @@ impl<'a> Catalog<'a> {
                 });
             }
         };
-        serde_yaml::from_slice(&bytes).map_err(|e| Error::Other(format!("{path}: {e}")))
+        serde_yaml::from_slice(&bytes).map_err(|e| Error::Yaml {
+            what: format!("{path}"),
+            source: e,
+        })
     }
 
-    async fn names(&self, kind: Kind) -> Result<Vec<String>> {
-        let prefix = self.lake.path(kind.dir());
+    /// Bare names of one tenant's saved objects of a kind.
+    async fn names_of(&self, kind: Kind, tenant: &str) -> Result<Vec<String>> {
+        let prefix = self
+            .lake
+            .path(&format!("{}/{}", tenant_root(tenant), kind.sub()));
         let metas: Vec<_> = self
             .lake
             .store()
@@ -185,6 +265,13 @@ impl<'a> Catalog<'a> {
             })?;
         let mut v: Vec<String> = metas
             .iter()
+            // Only files directly in the directory (the default tenant's root also holds
+            // `tenants/`).
+            .filter(|m| {
+                m.location
+                    .prefix_match(&prefix)
+                    .is_some_and(|mut r| r.next().is_some() && r.next().is_none())
+            })
             .filter_map(|m| {
                 m.location
                     .filename()?
@@ -196,12 +283,55 @@ impl<'a> Catalog<'a> {
         Ok(v)
     }
 
+    /// Tenants other than `default` that have a catalog directory.
+    async fn other_tenants(&self) -> Result<Vec<String>> {
+        let prefix = self.lake.path(TENANTS);
+        let listed = self
+            .lake
+            .store()
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| Error::Store {
+                path: prefix.to_string(),
+                source: e,
+            })?;
+        let mut v: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .filter(|t| crate::tenant::valid(t) && t != crate::tenant::DEFAULT)
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Names this scope sees: a tenant's own; for the operator, `default`'s bare and every
+    /// other tenant's as `tenant/name`.
+    async fn names(&self, kind: Kind) -> Result<Vec<String>> {
+        match &self.scope {
+            CatalogScope::Tenant(t) => self.names_of(kind, t).await,
+            CatalogScope::All => {
+                let mut v = self.names_of(kind, crate::tenant::DEFAULT).await?;
+                for t in self.other_tenants().await? {
+                    v.extend(
+                        self.names_of(kind, &t)
+                            .await?
+                            .into_iter()
+                            .map(|n| format!("{t}/{n}")),
+                    );
+                }
+                Ok(v)
+            }
+        }
+    }
+
     async fn remove(&self, kind: Kind, name: &str) -> Result<()> {
         self.check_name(kind, name)?;
         if !self.exists(kind, name).await? {
             return Err(Error::Config(format!("no saved {} '{name}'", kind.word())));
         }
-        let path = self.lake.path(&format!("{}/{name}.yaml", kind.dir()));
+        let (tenant, bare) = self.locate(name)?;
+        let path = self.object(kind, &tenant, &bare);
         self.lake
             .store()
             .delete(&path)
@@ -242,8 +372,20 @@ impl<'a> Catalog<'a> {
         if r.queries.is_empty() {
             return Err(Error::Config("a report needs at least one query".into()));
         }
+        // A report's queries are its own tenant's.
+        let prefix = r
+            .name
+            .split_once('/')
+            .map(|(t, _)| format!("{t}/"))
+            .unwrap_or_default();
         for q in &r.queries {
-            if !self.exists(Kind::Query, q).await? {
+            if q.contains('/') {
+                return Err(Error::Config(format!(
+                    "report '{}' lists '{q}': name its queries without a tenant (they are the report's tenant's)",
+                    r.name
+                )));
+            }
+            if !self.exists(Kind::Query, &format!("{prefix}{q}")).await? {
                 return Err(Error::Config(format!(
                     "report '{}' lists unknown query '{q}'",
                     r.name
@@ -274,8 +416,11 @@ impl<'a> Catalog<'a> {
     /// Leaves the audit record of a run in the lake.
     pub async fn record_run(&self, rec: &RunRecord) -> Result<()> {
         let date = &rec.at[..10.min(rec.at.len())];
+        let tenant = rec.tenant.as_deref().unwrap_or(crate::tenant::DEFAULT);
+        crate::tenant::check(tenant)?;
         let path = self.lake.path(&format!(
-            "_catalog/runs/{date}/{}.json",
+            "{}/runs/{date}/{}.json",
+            tenant_root(tenant),
             uuid::Uuid::now_v7()
         ));
         let body = serde_json::to_vec(rec).map_err(|e| Error::json("a run record", e))?;

@@ -16,7 +16,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::{Lake, layout};
 use crate::error::{Error, Result};
-use crate::ingest::enrich::GeoProvenance;
+use crate::schema::GeoProvenance;
 use crate::schema::{self, RowBatchBuilder};
 
 /// Rows per row group. Smaller than parquet's default (1 M) so that, with rows sorted by
@@ -40,7 +40,8 @@ pub struct WriterOptions {
     pub geoip: Option<GeoProvenance>,
 }
 
-fn properties(opts: &WriterOptions) -> WriterProperties {
+/// The writer settings of every lake file (compaction streams with the same).
+pub fn properties(opts: &WriterOptions) -> WriterProperties {
     let mut kv = vec![
         KeyValue::new(
             "auditlake.writer".into(),

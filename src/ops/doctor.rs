@@ -282,7 +282,46 @@ pub async fn run(cfg: &IdentityActivityCenter) -> Vec<Check> {
             }
         },
     }
+    out.push(glue_schema(cfg).await);
     out
+}
+
+/// The Glue table's definition against seed 000 (names, order, types, partition keys,
+/// projection, location template, compression), each difference named.
+async fn glue_schema(cfg: &IdentityActivityCenter) -> Check {
+    const NAME: &str = "glue schema";
+    let (Some(db), Some(table)) = (&cfg.database, &cfg.table) else {
+        return fail(
+            NAME,
+            "database and table not configured".into(),
+            "set database and table to the Glue table of the lake",
+        );
+    };
+    let sdk = crate::aws::sdk_config(cfg.region.as_deref()).await;
+    match super::glue::get_table(&sdk, db, table).await {
+        Err(e) => fail(
+            NAME,
+            e.chain(": "),
+            "create the table (`auditlake ddl --apply`), or allow glue:GetTable",
+        ),
+        Ok(t) => {
+            let diffs = super::glue::differences(&t, &cfg.s3);
+            if diffs.is_empty() {
+                ok(
+                    NAME,
+                    format!(
+                        "{db}.{table} matches seed 000 (columns, partitions, projection, location, compression)"
+                    ),
+                )
+            } else {
+                fail(
+                    NAME,
+                    format!("{db}.{table} differs from seed 000: {}", diffs.join("; ")),
+                    "recreate the table from `auditlake ddl --location <lake>` (DROP TABLE keeps the data files)",
+                )
+            }
+        }
+    }
 }
 
 /// The checks as text, one line each, fixes indented under failures.

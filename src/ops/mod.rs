@@ -1,3 +1,4 @@
 //! Operations: checks of a deployment against its infrastructure.
 
 pub mod doctor;
+pub mod glue;

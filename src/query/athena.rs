@@ -274,6 +274,11 @@ impl Athena {
     }
 }
 
+/// The scoped events CTE's name (shadows the Glue table for the statement).
+const EVENTS: &str = "events";
+/// The Glue table of the identities map the detections join (tenant-scoped like `events`).
+const IDENTITIES: &str = "identities";
+
 /// The WITH header and the statement (see `Athena::wrap`).
 pub fn wrap_sql(sql: &str, opts: &AthenaOptions) -> Result<String> {
     let sql = sql.trim().trim_end_matches(';').trim();
@@ -282,6 +287,15 @@ pub fn wrap_sql(sql: &str, opts: &AthenaOptions) -> Result<String> {
     if stmts.len() != 1 {
         return Err(Error::Sql("one statement at a time".into()));
     }
+    if !matches!(stmts[0], Statement::Query(_)) {
+        return Err(Error::NotAllowed(
+            "only queries run on Athena from here (read-only)".into(),
+        ));
+    }
+    // Refuse, before anything is sent, every relation our tenant/days header does not scope.
+    let mut allowed: BTreeSet<String> = views::views().iter().map(|v| v.name.to_string()).collect();
+    allowed.extend([EVENTS.to_string(), IDENTITIES.to_string()]);
+    super::relations::check(&stmts[0], &allowed)?;
     let Statement::Query(query) = &mut stmts[0] else {
         return Err(Error::NotAllowed(
             "only queries run on Athena from here (read-only)".into(),
@@ -304,10 +318,18 @@ pub fn wrap_sql(sql: &str, opts: &AthenaOptions) -> Result<String> {
         ));
     }
     ctes.push(format!(
-        "events AS (SELECT * FROM {}.{} WHERE {filter})",
+        "{EVENTS} AS (SELECT * FROM {}.{} WHERE {filter})",
         quote_ident(&opts.database),
         quote_ident(&opts.table)
     ));
+    // The identities map is a Glue table keyed by tenant too: only this tenant's rows.
+    if names.contains(IDENTITIES) {
+        ctes.push(format!(
+            "{IDENTITIES} AS (SELECT * FROM {}.{IDENTITIES} WHERE tenant_id = {})",
+            quote_ident(&opts.database),
+            quote_literal(&opts.tenant)
+        ));
+    }
     for v in views::views() {
         if names.contains(v.name) {
             ctes.push(format!(

@@ -2,6 +2,8 @@
 //! and every face (printers, reports, alerts) show the same text — timestamps
 //! `2024-03-20 12:12:03.374` (UTC), dates `2024-03-20`, arrays `[a, b]` — and the `tctl` shape.
 
+use std::borrow::Cow;
+
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -28,6 +30,38 @@ pub fn cell_text(col: &ArrayRef, row: usize) -> Result<Option<String>> {
     let opts = format_options();
     let f = ArrayFormatter::try_new(col.as_ref(), &opts)?;
     Ok(Some(f.value(row).to_string()))
+}
+
+/// Is `c` unsafe to send raw to a terminal: a C0 or C1 control (ESC starts CSI/OSC
+/// sequences), DEL, a bidirectional embedding/override/isolate/mark (U+202A–202E, U+2066–2069,
+/// U+200E/F, U+061C, which reorder what the analyst sees), or a line/paragraph separator?
+pub fn is_terminal_unsafe(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        | '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Text as a terminal may show it: every unsafe character (see [`is_terminal_unsafe`]) written
+/// visibly as `\u{1b}` (tab, newline and carriage return as `\t`, `\n`, `\r`, so one value
+/// stays one line).
+/// Text renderers (table, report text, alerts) call it; JSON, NDJSON, CSV, tctl and Parquet
+/// keep the exact value.
+pub fn escape_control(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_terminal_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if is_terminal_unsafe(c) => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    Cow::Owned(o)
 }
 
 /// Renders one cell as a typed JSON value (numbers, booleans and arrays stay typed).
@@ -91,4 +125,27 @@ pub fn tctl_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Value> {
         }
     }
     Ok(Value::Array(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_shown_escaped() {
+        assert!(matches!(escape_control("alice@acme.com"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_control("a\u{1b}]0;pwned\u{7}b"),
+            "a\\u{1b}]0;pwned\\u{7}b"
+        );
+        assert_eq!(escape_control("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(escape_control("l1\nl2\t"), "l1\\nl2\\t");
+        for c in [
+            '\u{9b}', '\u{7f}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+        ] {
+            assert!(!escape_control(&c.to_string()).contains(c), "{c:?}");
+        }
+        // Ordinary non-ASCII text passes untouched.
+        assert_eq!(escape_control("Zürich 東京 —"), "Zürich 東京 —");
+    }
 }

@@ -1,6 +1,8 @@
 //! The one query path every face uses: a DataFusion session over the lake with the `events`
 //! table, the shared views, the Trino functions, the session's scope (tenant, days) and
-//! guardrails (bytes scanned, timeout, memory). Faces only call `Engine::new` and `execute*`.
+//! guardrails (bytes scanned, timeout, memory). Faces only call `Engine::new`, `execute*` and
+//! the planning methods (`plan_with_params`, `physical`, `stream`, `tables`); none reaches into
+//! the DataFusion context.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +10,13 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use chrono::{NaiveDate, Utc};
-use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::common::ParamValues;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -33,6 +39,67 @@ pub const DEFAULT_MEMORY_LIMIT_MB: usize = 4096;
 
 /// Default name of the events table (the Glue table's name).
 pub const DEFAULT_TABLE: &str = "events";
+
+/// How deep the SQL parser may nest (parentheses, subqueries) before it refuses the statement:
+/// it errors long before a deep statement could exhaust a thread's stack.
+pub const SQL_RECURSION_LIMIT: usize = 50;
+
+/// Most operators (`+`, `||`, `AND`, `::`, …) one statement may hold. The parser reads a chain
+/// like `1 + 1 + … + 1` in a loop, not by recursion, so its limit never sees it, but the
+/// planner then walks the chain's tree recursively (naming its columns, folding constants):
+/// a few thousand links exhaust a thread's stack and abort the process. Counting operators
+/// bounds the tree's depth before anything walks it.
+pub const MAX_STATEMENT_OPERATORS: usize = 1000;
+
+/// Refuses a statement with more operators than [`MAX_STATEMENT_OPERATORS`]; the count is one
+/// pass over the tokens, without recursion.
+pub fn check_operators(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // Untokenizable text is the parser's to refuse, with its own message.
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+        return Ok(());
+    };
+    let operators = tokens
+        .iter()
+        .filter(|t| match t {
+            Token::Word(w) => matches!(
+                w.keyword,
+                Keyword::AND
+                    | Keyword::OR
+                    | Keyword::NOT
+                    | Keyword::IS
+                    | Keyword::LIKE
+                    | Keyword::ILIKE
+                    | Keyword::IN
+                    | Keyword::BETWEEN
+                    | Keyword::COLLATE
+                    | Keyword::AT
+            ),
+            Token::EOF
+            | Token::Number(..)
+            | Token::Char(_)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::Whitespace(_)
+            | Token::Comma
+            | Token::Period
+            | Token::SemiColon
+            | Token::LParen
+            | Token::RParen => false,
+            Token::Mul => false, // `*` of `SELECT *` and `count(*)` as much as products
+            _ => true,
+        })
+        .count();
+    if operators > MAX_STATEMENT_OPERATORS {
+        return Err(Error::Sql(format!(
+            "statement has {operators} operators, more than the {MAX_STATEMENT_OPERATORS} \
+             allowed (split the expression, or use IN (…) for long lists of alternatives)"
+        )));
+    }
+    Ok(())
+}
 
 /// Guardrails of a session.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +138,118 @@ pub struct EngineOptions {
     pub limits: Limits,
     /// Worker threads for query execution.
     pub threads: usize,
+    /// A memory pool shared with other engines (the Flight server's, across tenants), with a
+    /// cap per query; `None`: the engine makes its own pool of `limits.memory_limit_bytes`.
+    pub memory: Option<SharedMemory>,
+}
+
+/// One memory pool shared by many engines, and the share of it one query may hold.
+#[derive(Debug, Clone)]
+pub struct SharedMemory {
+    pub pool: Arc<dyn MemoryPool>,
+    pub per_query_bytes: usize,
+}
+
+impl SharedMemory {
+    /// A fair pool of `total_bytes` (spilling operators share it evenly) that names its
+    /// largest consumers when it refuses, with `per_query_bytes` for each query.
+    pub fn new(total_bytes: usize, per_query_bytes: usize) -> Self {
+        Self {
+            pool: tracked_pool(total_bytes),
+            per_query_bytes: per_query_bytes.min(total_bytes),
+        }
+    }
+}
+
+fn tracked_pool(bytes: usize) -> Arc<dyn MemoryPool> {
+    const TOP_CONSUMERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
+    Arc::new(TrackConsumersPool::new(
+        FairSpillPool::new(bytes),
+        TOP_CONSUMERS,
+    ))
+}
+
+/// One query's view of a shared pool: every reservation goes to the shared pool, and the
+/// query's total is capped at its share, so one query cannot starve the others.
+#[derive(Debug)]
+struct QueryPool {
+    shared: Arc<dyn MemoryPool>,
+    cap: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Display for QueryPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "query share of {} bytes of {}", self.cap, self.shared)
+    }
+}
+
+impl MemoryPool for QueryPool {
+    fn name(&self) -> &str {
+        "query_share"
+    }
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.register(consumer)
+    }
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.unregister(consumer)
+    }
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        use std::sync::atomic::Ordering;
+        self.shared.grow(reservation, additional);
+        self.used.fetch_add(additional, Ordering::Relaxed);
+    }
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        use std::sync::atomic::Ordering;
+        self.shared.shrink(reservation, shrink);
+        // The shared pool checks underflow; ours only counts.
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(shrink))
+            });
+    }
+    fn try_grow(
+        &self,
+        reservation: &MemoryReservation,
+        additional: usize,
+    ) -> datafusion::error::Result<()> {
+        use std::sync::atomic::Ordering;
+        let cap = self.cap;
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                u.checked_add(additional).filter(|n| *n <= cap)
+            })
+            .map_err(|u| {
+                datafusion::error::DataFusionError::ResourcesExhausted(format!(
+                    "{} wants {additional} more bytes; the query holds {u} of its {cap}-byte share",
+                    reservation.consumer().name()
+                ))
+            })?;
+        if let Err(e) = self.shared.try_grow(reservation, additional) {
+            let _ = self
+                .used
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                    Some(u.saturating_sub(additional))
+                });
+            return Err(e);
+        }
+        Ok(())
+    }
+    fn reserved(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.cap)
+    }
+}
+
+/// A table or view a session sees, as Flight's `GetTables` lists it.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub name: String,
+    pub is_view: bool,
+    pub schema: SchemaRef,
 }
 
 impl EngineOptions {
@@ -84,23 +263,39 @@ impl EngineOptions {
             until: None,
             limits: Limits::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory: None,
         }
     }
 
-    fn scope(&self) -> Scope {
-        Scope {
+    /// The partitions the session sees; the days window is counted back from today, so a
+    /// caller that keeps an engine across midnight must make a new one (Flight does).
+    fn scope(&self) -> Result<Scope> {
+        let days = self
+            .days
+            .map(|d| days_ago(Utc::now().date_naive(), d))
+            .transpose()?;
+        Ok(Scope {
             tenant: self.tenant.clone(),
-            since: match (self.days.map(|d| days_ago(d.saturating_sub(1))), self.since) {
+            since: match (days, self.since) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             },
             until: self.until,
-        }
+        })
     }
 }
 
-fn days_ago(n: u32) -> NaiveDate {
-    Utc::now().date_naive() - chrono::Days::new(u64::from(n))
+/// The first day of a window of `days` days ending `today` (today included); a window that
+/// would start before the calendar's first day is the caller's error, not a panic.
+pub fn days_ago(today: NaiveDate, days: u32) -> Result<NaiveDate> {
+    today
+        .checked_sub_days(chrono::Days::new(u64::from(days.saturating_sub(1))))
+        .ok_or_else(|| {
+            let max = today.signed_duration_since(NaiveDate::MIN).num_days() + 1;
+            Error::Config(format!(
+                "days window of {days} days is out of range (at most {max})"
+            ))
+        })
 }
 
 /// What a query did, for `\timing`, reports and logs.
@@ -145,14 +340,18 @@ impl Engine {
             // (the large column) is only decoded for the rows a view keeps.
             o.execution.parquet.pushdown_filters = true;
             o.execution.parquet.reorder_filters = true;
+            // Deeply nested SQL is refused by the parser before any recursion could exhaust a
+            // stack (a stack overflow aborts the process; it is not a panic).
+            o.sql_parser.recursion_limit =
+                datafusion::config::ConfigNonZeroUsize::try_new(SQL_RECURSION_LIMIT)?;
         }
         let config = crate::query::udf::trino_session_config(config);
-        let pool = TrackConsumersPool::new(
-            FairSpillPool::new(opts.limits.memory_limit_bytes),
-            std::num::NonZeroUsize::new(5).expect("5 > 0"),
-        );
+        let pool = match &opts.memory {
+            Some(shared) => shared.pool.clone(),
+            None => tracked_pool(opts.limits.memory_limit_bytes),
+        };
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(pool))
+            .with_memory_pool(pool)
             .build_arc()?;
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
@@ -164,7 +363,7 @@ impl Engine {
 
         let table = EventsTable::new(
             opts.lake.clone(),
-            opts.scope(),
+            opts.scope()?,
             ScanLimits {
                 max_bytes_scanned: opts.limits.max_bytes_scanned,
             },
@@ -216,16 +415,43 @@ impl Engine {
         &self.opts
     }
 
-    /// Plans one read-only statement: DDL, DML, `COPY` and `SET` are refused.
-    pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    /// Plans one read-only statement (DDL, DML, `COPY` and `SET` are refused) to a logical
+    /// plan, with `params` bound to its `$1…` placeholders.
+    pub async fn plan_with_params(
+        &self,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<DataFrame> {
+        check_operators(sql)?;
         let options = super::statements::read_only();
         let df = self
             .ctx
             .sql_with_options(sql, options)
             .await
             .map_err(|e| friendly(e, &self.ctx))?;
+        match params {
+            Some(p) => df.with_param_values(p).map_err(|e| friendly(e, &self.ctx)),
+            None => Ok(df),
+        }
+    }
+
+    /// The physical plan of a planned statement.
+    pub async fn physical(&self, df: DataFrame) -> Result<Arc<dyn ExecutionPlan>> {
         df.create_physical_plan()
             .await
+            .map_err(|e| friendly(e, &self.ctx))
+    }
+
+    /// Plans one read-only statement: DDL, DML, `COPY` and `SET` are refused.
+    pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
+        let df = self.plan_with_params(sql, None).await?;
+        self.physical(df).await
+    }
+
+    /// Starts a plan as one stream, in a context of its own: with a shared pool, the query's
+    /// memory is capped at its share.
+    pub fn stream(&self, plan: &Arc<dyn ExecutionPlan>) -> Result<SendableRecordBatchStream> {
+        datafusion::physical_plan::execute_stream(plan.clone(), self.task_ctx()?)
             .map_err(|e| friendly(e, &self.ctx))
     }
 
@@ -235,8 +461,63 @@ impl Engine {
         sql: &str,
     ) -> Result<(SendableRecordBatchStream, Arc<dyn ExecutionPlan>)> {
         let plan = self.plan(sql).await?;
-        let stream = datafusion::physical_plan::execute_stream(plan.clone(), self.ctx.task_ctx())?;
+        let stream = self.stream(&plan)?;
         Ok((stream, plan))
+    }
+
+    /// Maps an engine error to ours, in the user's terms.
+    pub fn friendly(&self, e: datafusion::error::DataFusionError) -> Error {
+        friendly(e, &self.ctx)
+    }
+
+    /// The execution context of one query: the session's, over a pool of its own that
+    /// charges the shared pool and caps the query at its share.
+    fn task_ctx(&self) -> Result<Arc<TaskContext>> {
+        let base = self.ctx.task_ctx();
+        let Some(shared) = &self.opts.memory else {
+            return Ok(base);
+        };
+        let pool = Arc::new(QueryPool {
+            shared: shared.pool.clone(),
+            cap: shared.per_query_bytes,
+            used: Default::default(),
+        });
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&base.runtime_env())
+            .with_memory_pool(pool)
+            .build_arc()?;
+        Ok(Arc::new(TaskContext::new(
+            base.task_id(),
+            base.session_id(),
+            base.session_config().clone(),
+            base.scalar_functions().clone(),
+            base.higher_order_functions().clone(),
+            base.aggregate_functions().clone(),
+            base.window_functions().clone(),
+            runtime,
+        )))
+    }
+
+    /// The tables and views of the session's schema, by name.
+    pub async fn tables(&self) -> Result<Vec<TableInfo>> {
+        let schema = self
+            .ctx
+            .catalog("auditlake")
+            .and_then(|c| c.schema("public"))
+            .ok_or_else(|| Error::Other("the session has no auditlake.public schema".into()))?;
+        let mut names = schema.table_names();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(t) = schema.table(&name).await? else {
+                continue;
+            };
+            out.push(TableInfo {
+                is_view: t.table_type() == datafusion::datasource::TableType::View,
+                schema: t.schema(),
+                name,
+            });
+        }
+        Ok(out)
     }
 
     /// Runs one statement to completion, within the timeout.
@@ -407,6 +688,42 @@ mod tests {
             Some("session_start")
         );
         assert_eq!(did_you_mean("zzzzzzzzzz", &names), None);
+    }
+
+    #[test]
+    fn long_operator_chains_are_refused_before_planning() {
+        let ok = format!(
+            "SELECT 0{} AS n FROM t WHERE a = 1 AND b LIKE 'x'",
+            " + 1".repeat(900)
+        );
+        assert!(check_operators(&ok).is_ok());
+        // `*` is not counted: `SELECT *` and `count(*)` are not chains.
+        assert!(check_operators(&format!("SELECT {}", "count(*), ".repeat(2000))).is_ok());
+        for bad in [
+            format!("SELECT 0{}", " + 1".repeat(1001)),
+            format!("SELECT 1 WHERE {}", "a OR ".repeat(1001) + "b"),
+            format!("SELECT 'a'{}", " || 'a'".repeat(1001)),
+            format!("SELECT 1{}", "::int".repeat(1001)),
+        ] {
+            let e = check_operators(&bad).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("operators"), "{e}");
+        }
+    }
+
+    #[test]
+    fn days_window_out_of_range_is_an_error() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        assert_eq!(days_ago(today, 1).unwrap(), today);
+        assert_eq!(days_ago(today, 0).unwrap(), today);
+        assert_eq!(
+            days_ago(today, 31).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 12, 2).unwrap()
+        );
+        let e = days_ago(today, 4_000_000_000).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("out of range"), "{e}");
+        assert!(days_ago(today, u32::MAX).is_err());
     }
 
     #[test]

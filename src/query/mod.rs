@@ -4,6 +4,7 @@
 pub mod athena;
 pub mod cells;
 pub mod engine;
+pub mod relations;
 pub mod runner;
 pub mod statements;
 pub mod table;

@@ -19,5 +19,5 @@ try:
     else:
         results = list(client.do_action(fl.Action(action, body), opts))
         print(json.dumps({"result": json.loads(results[0].body.to_pybytes())}))
-except fl.FlightError as e:
+except Exception as e:  # pyarrow raises ArrowInvalid for INVALID_ARGUMENT, not a FlightError
     print(json.dumps({"error": f"{type(e).__name__}: {e}"}))

@@ -519,3 +519,60 @@ const TRINO_FUNCTIONS: &[&str] = &[
     "mod",
     "great_circle_distance",
 ];
+
+/// A hostile statement cannot reach past the tenant scope: qualified Glue names, other Glue
+/// tables, information_schema and out-of-scope CTE names are refused before anything is sent
+/// (moto records no execution), while every view still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn athena_refuses_relations_outside_the_scope() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("auditlake.yaml");
+    std::fs::write(
+        &cfg,
+        "identity_activity_center:\n  region: us-east-1\n  database: auditlake\n  table: audit_events\n  s3: s3://lake/data/\n  s3_results: s3://results/athena\n  workgroup: primary\n",
+    )
+    .unwrap();
+    let athena = client(&moto).await;
+    for sql in [
+        "SELECT count(*) FROM auditlake.audit_events WHERE tenant_id = 'globex'",
+        "SELECT count(*) FROM \"awsdatacatalog\".\"auditlake\".\"audit_events\"",
+        "SELECT count(*) FROM audit_events",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM events e JOIN auditlake.audit_events g ON e.uid = g.uid",
+        "SELECT * FROM events WHERE uid IN (SELECT uid FROM audit_events WHERE tenant_id = 'globex')",
+        "SELECT * FROM (WITH audit_events AS (SELECT 1 AS x) SELECT * FROM audit_events) a, audit_events",
+        "WITH a AS (SELECT * FROM audit_events), audit_events AS (SELECT 1) SELECT * FROM a",
+    ] {
+        let out = aws_cmd(&moto)
+            .args(["query", "--engine", "athena", "--config"])
+            .arg(&cfg)
+            .args(["--tenant", "acme", sql])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{sql}: {err}");
+        assert!(err.contains("not allowed"), "{sql}: {err}");
+        assert!(executions(&athena).await.is_empty(), "{sql} reached Athena");
+    }
+    // Every view is still allowed (and the tenant's own CTEs), and goes out scoped.
+    for v in auditlake::query::views::views() {
+        let sql = format!(
+            "WITH mine AS (SELECT * FROM {}) SELECT count(*) FROM mine",
+            v.name
+        );
+        let wrapped = auditlake::query::athena::wrap_sql(&sql, &opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        assert!(wrapped.starts_with(
+            "WITH events AS (SELECT * FROM \"auditlake\".\"events\" WHERE tenant_id = 'acme'"
+        ));
+    }
+    let sql = "SELECT count(*) FROM events e JOIN identities i ON e.identity = i.identity";
+    let wrapped = auditlake::query::athena::wrap_sql(sql, &opts()).unwrap();
+    assert!(
+        wrapped.contains(
+            "identities AS (SELECT * FROM \"auditlake\".identities WHERE tenant_id = 'acme')"
+        ),
+        "{wrapped}"
+    );
+}

@@ -516,6 +516,7 @@ async fn doctor_names_what_is_missing() {
         geo.display()
     ));
     std::fs::write(&stand.config, &cfg).unwrap();
+    crate::glue::create_glue_table(&stand.moto, "auditlake", "events", "s3://lake", false);
     let out = stand
         .cmd(&[
             "doctor",
@@ -550,6 +551,7 @@ async fn doctor_names_what_is_missing() {
         "geoip",
         "athena workgroup",
         "glue table",
+        "glue schema",
     ] {
         assert!(names.contains(&n), "{n} not checked: {names:?}");
     }

@@ -8,7 +8,19 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
+
+impl Server {
+    /// The server's process id (for /proc/PID/status).
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Still running (no crash, no abort)?
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -17,7 +29,7 @@ impl Drop for Server {
     }
 }
 
-fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
+pub(crate) fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
         .args(["token", "add", name, "--tenant", tenant, "--tokens"])
         .arg(tokens)
@@ -31,21 +43,26 @@ fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// Starts `auditlake serve` on a free port; returns it with its `host:port`.
-fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .args([
-            "serve",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-            "--tokens",
-        ])
+/// The server's log (its stderr) of a tokens file: `<tokens>.log`.
+pub(crate) fn server_log(tokens: &Path) -> std::path::PathBuf {
+    tokens.with_extension("log")
+}
+
+/// Starts `auditlake serve` on a free port; returns it with its `host:port`. Its stderr (the
+/// log, and any panic message) goes to `server_log(tokens)`.
+pub(crate) fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
+    let log = std::fs::File::create(server_log(tokens)).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auditlake"));
+    cmd.args(["serve", "--lake", lake.to_str().unwrap()]);
+    if !extra.contains(&"--addr") {
+        cmd.args(["--addr", "127.0.0.1:0"]);
+    }
+    let mut child = cmd
+        .arg("--tokens")
         .arg(tokens)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap();
     // Bounded wait for the line that names the chosen port.
@@ -61,7 +78,10 @@ fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
         .recv_timeout(Duration::from_secs(60))
         .expect("server did not start");
     let last = line.trim().rsplit(' ').next().unwrap();
-    let addr = last.trim_start_matches("grpc+tls://").to_string();
+    // A server on every interface is still reached on loopback only.
+    let addr = last
+        .trim_start_matches("grpc+tls://")
+        .replace("0.0.0.0:", "127.0.0.1:");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(Instant::now() < deadline, "server not reachable at {addr}");
@@ -71,7 +91,7 @@ fn start(lake: &Path, tokens: &Path, extra: &[&str]) -> (Server, String) {
 }
 
 /// One query through the ADBC driver: Ok(rows) or Err(the driver's message).
-fn one(
+pub(crate) fn one(
     uri: &str,
     token: &str,
     sql: &str,
@@ -151,8 +171,10 @@ async fn tls_expiry_and_revocation() {
     assert_ne!(rows[0][0], "0", "{rows}");
     // Plain text is not served on a TLS port.
     assert!(one(&format!("grpc://{addr}"), &alice, sql, None).is_err());
+    // A refused caller learns only that it was refused; the log says why.
     let e = one(&tls, &old, sql, Some(&cert)).unwrap_err();
-    assert!(e.contains("expired"), "{e}");
+    assert!(e.contains(auditlake::faces::flight::AUTH_FAILED), "{e}");
+    assert!(!e.contains("expired"), "{e}");
     assert!(one(&tls, &bob, sql, Some(&cert)).is_ok());
     let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
         .args(["token", "rm", "bob", "--tokens"])
@@ -161,7 +183,12 @@ async fn tls_expiry_and_revocation() {
         .unwrap();
     assert!(out.status.success());
     let e = one(&tls, &bob, sql, Some(&cert)).unwrap_err();
-    assert!(e.contains("unknown or revoked"), "{e}");
+    assert!(e.contains(auditlake::faces::flight::AUTH_FAILED), "{e}");
+    let log = std::fs::read_to_string(server_log(&tokens)).unwrap();
+    assert!(
+        log.contains("token expired at") && log.contains("unknown or revoked token"),
+        "{log}"
+    );
     drop(server);
 }
 
@@ -378,7 +405,7 @@ async fn report_actions_enforce_verbs() {
         "{e}"
     );
     // The run left an audit record naming the token.
-    let runs = walk(&dir.path().join("_catalog/runs"));
+    let runs = walk(&dir.path().join("_catalog"));
     assert!(
         runs.iter().any(|t| t.contains("\"flight:auditor\"")),
         "{runs:?}"

@@ -1,12 +1,19 @@
 //! The one integration-test binary (it links once): modules per area, sharing `common`.
 
+// Test code may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod alerts;
 mod athena;
+mod catalog;
 mod common;
+mod compaction;
 mod consume;
 mod differential;
 mod flight;
 mod fusion;
+mod glue;
+mod hostile_flight;
 mod ingest;
 mod isolation;
 mod output;
@@ -15,5 +22,7 @@ mod repl;
 mod reports;
 mod s3;
 mod schema;
+mod shape;
 mod sigma;
 mod slt;
+mod statements;

@@ -101,18 +101,33 @@ async fn saved_queries_and_reports_live_in_the_lake() {
         "create",
         "--lake",
         lake,
+        "--tenant",
+        "acme",
         "root-sessions",
         sql,
         "--title",
         "Root sessions",
     ]));
+    // The query is acme's: in acme's catalog, listed for acme, labelled for the operator,
+    // invisible to another tenant.
     assert!(
         dir.path()
-            .join("_catalog/queries/root-sessions.yaml")
+            .join("_catalog/tenants/acme/queries/root-sessions.yaml")
             .is_file()
     );
     assert!(
-        stdout(&run(&["queries", "ls", "--lake", lake])).contains("root-sessions\tRoot sessions")
+        stdout(&run(&["queries", "ls", "--lake", lake, "--tenant", "acme"]))
+            .contains("root-sessions\tRoot sessions")
+    );
+    assert!(
+        stdout(&run(&["queries", "ls", "--lake", lake]))
+            .contains("acme/root-sessions\tRoot sessions")
+    );
+    assert!(
+        !stdout(&run(&[
+            "queries", "ls", "--lake", lake, "--tenant", "globex"
+        ]))
+        .contains("root-sessions")
     );
     let csv = stdout(&run(&[
         "queries",
@@ -134,6 +149,8 @@ async fn saved_queries_and_reports_live_in_the_lake() {
             "create",
             "--lake",
             lake,
+            "--tenant",
+            "acme",
             "root-sessions",
             sql,
             "--title",
@@ -147,6 +164,8 @@ async fn saved_queries_and_reports_live_in_the_lake() {
         "create",
         "--lake",
         lake,
+        "--tenant",
+        "acme",
         "root-sessions",
         sql,
         "--title",
@@ -200,6 +219,8 @@ async fn saved_queries_and_reports_live_in_the_lake() {
         "create",
         "--lake",
         lake,
+        "--tenant",
+        "acme",
         "mine",
         "--title",
         "Mine",
@@ -223,7 +244,7 @@ async fn saved_queries_and_reports_live_in_the_lake() {
     );
 
     // Every run left an audit record: who, what, success.
-    let runs = super::schema::walk(&dir.path().join("_catalog/runs"));
+    let runs = super::schema::walk(&dir.path().join("_catalog/tenants/acme/runs"));
     assert_eq!(runs.len(), 2, "{runs:?}");
     let recs: Vec<serde_json::Value> = runs
         .iter()
@@ -243,8 +264,16 @@ async fn saved_queries_and_reports_live_in_the_lake() {
     );
 
     // Remove: gone from the listing.
-    stdout(&run(&["reports", "rm", "--lake", lake, "mine"]));
-    stdout(&run(&["queries", "rm", "--lake", lake, "root-sessions"]));
+    stdout(&run(&[
+        "reports", "rm", "--lake", lake, "--tenant", "acme", "mine",
+    ]));
+    stdout(&run(&[
+        "queries",
+        "rm",
+        "--lake",
+        lake,
+        "acme/root-sessions",
+    ]));
     assert!(!stdout(&run(&["queries", "ls", "--lake", lake])).contains("root-sessions"));
 }
 
@@ -344,8 +373,10 @@ async fn saved_query_get_scope_and_builtin_rm() {
         "--description",
         "All certificates",
     ]));
-    let y: serde_yaml::Value =
-        serde_yaml::from_str(&stdout(&run(&["queries", "get", "--lake", lake, "certs"]))).unwrap();
+    let y: serde_yaml::Value = serde_yaml::from_str(&stdout(&run(&[
+        "queries", "get", "--lake", lake, "--tenant", "acme", "certs",
+    ])))
+    .unwrap();
     assert_eq!(y["title"].as_str(), Some("Certs"));
     assert_eq!(y["description"].as_str(), Some("All certificates"));
     assert!(y["sql"].as_str().unwrap().contains("cert_create"));
@@ -370,9 +401,36 @@ async fn saved_query_get_scope_and_builtin_rm() {
         "{}",
         String::from_utf8_lossy(&rm.stderr)
     );
-    stdout(&run(&["queries", "rm", "--lake", lake, "certs"]));
+    // Another tenant cannot read it, even by a qualified name.
+    assert!(
+        !run(&[
+            "queries", "get", "--lake", lake, "--tenant", "globex", "certs"
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        !run(&[
+            "queries",
+            "get",
+            "--lake",
+            lake,
+            "--tenant",
+            "globex",
+            "acme/certs"
+        ])
+        .status
+        .success()
+    );
+    stdout(&run(&[
+        "queries", "rm", "--lake", lake, "--tenant", "acme", "certs",
+    ]));
     assert_eq!(stdout(&run(&["queries", "ls", "--lake", lake])), "");
-    assert!(!dir.path().join("_catalog/queries/certs.yaml").exists());
+    assert!(
+        !dir.path()
+            .join("_catalog/tenants/acme/queries/certs.yaml")
+            .exists()
+    );
 }
 
 /// The HTML report opened in a real browser (Debian's headless Chromium, which

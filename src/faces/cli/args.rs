@@ -58,6 +58,21 @@ impl EngineArgs {
     }
 }
 
+/// `--tenant` alone (the saved-catalog commands that run no query).
+#[derive(Debug, Args, Clone)]
+pub struct TenantArg {
+    /// Only this tenant's saved queries and reports (default: every tenant's, as the operator
+    /// sees them; other tenants' names as `tenant/name`).
+    #[arg(long)]
+    pub tenant: Option<TenantId>,
+}
+
+impl TenantArg {
+    pub fn get(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ScopeArgs {
     /// Only this tenant's partitions are visible.

@@ -1,14 +1,19 @@
-//! `auditlake compact`: rewrite partitions as sorted files with one row per uid.
+//! `auditlake compact`: rewrite partitions as sorted files with one row per uid, one compactor
+//! per partition; the replaced files go once the grace period is over (`--wait`: in this run).
 
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::builder::TypedValueParser;
 
 use super::args::LakeArgs;
+use crate::config::parse_duration;
 use crate::error::{Error, Result};
-use crate::lake::compact;
+use crate::lake::{compact, merge};
 use crate::tenant::TenantId;
 
 /// Rewrite partitions' small files as sorted files with one row per uid (atomic for
-/// readers).
+/// readers; a partition another compactor holds is skipped).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -23,6 +28,30 @@ pub struct Args {
     /// single-file partitions).
     #[arg(long, default_value_t = 2)]
     pub min_files: usize,
+    /// Rows per output file at most.
+    #[arg(long, default_value_t = compact::TARGET_ROWS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub target_rows: usize,
+    /// Keep replaced files this long after the switch, so queries that listed them finish
+    /// (`0s`: delete at once; a query reading them then fails and can be re-run).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Wait for the grace period and delete the replaced files in this run (otherwise the
+    /// next `compact` of the partition, or the consumer's leader, deletes them once it is over;
+    /// until then Athena, which ignores tombstones, counts both sets).
+    #[arg(long)]
+    pub wait: bool,
+    /// Lifetime of the partition lock between renewals (a crashed compactor's partition is
+    /// free again after it).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub lock_ttl: Duration,
+    /// Memory the dedup set and the merge may use, in MiB (bigger partitions take more
+    /// passes, not more memory).
+    #[arg(long, default_value_t = merge::DEFAULT_MEMORY_BUDGET >> 20, value_parser = clap::value_parser!(u64).range(16..=1 << 20).map(|n| n as usize))]
+    pub memory_budget_mib: usize,
+    /// Merge at most this many files at once (default: as many as the memory budget allows;
+    /// more files are merged in levels through temporary runs).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..).map(|n| n as usize))]
+    pub max_fan_in: Option<usize>,
     /// Print a JSON summary instead of text.
     #[arg(long)]
     pub json: bool,
@@ -30,22 +59,55 @@ pub struct Args {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let lake = a.lake.open()?;
+    let opts = compact::CompactOptions {
+        min_files: a.min_files,
+        target_rows: a.target_rows,
+        grace: a.grace,
+        lock_ttl: a.lock_ttl.max(Duration::from_secs(1)),
+        memory_budget: a.memory_budget_mib << 20,
+        max_fan_in: a.max_fan_in,
+    };
     let parts = compact::partitions(&lake, a.tenant.as_deref(), a.date).await?;
     let mut out = Vec::new();
     for (t, d) in parts {
-        let s = compact::compact_partition(&lake, &t, d, a.min_files).await?;
-        if !a.json && !s.skipped {
-            println!(
-                "{t}/{d}: {} files, {} rows -> {} files, {} rows ({} duplicates removed) in {} ms",
-                s.files_before,
-                s.rows_before,
-                s.files_after,
-                s.rows_after,
-                s.duplicates_removed,
-                s.elapsed_ms
-            );
+        let s = compact::compact_partition_with(&lake, &t, d, &opts).await?;
+        if !a.json {
+            if let Some(h) = &s.locked_by {
+                println!("{t}/{d}: skipped, being compacted by {h}");
+            } else if !s.skipped {
+                println!(
+                    "{t}/{d}: {} files, {} rows -> {} files, {} rows ({} duplicates removed) in {} ms",
+                    s.files_before,
+                    s.rows_before,
+                    s.files_after,
+                    s.rows_after,
+                    s.duplicates_removed,
+                    s.elapsed_ms
+                );
+            }
         }
         out.push(s);
+    }
+    // One wait for every partition, then their replaced files go.
+    let due = out.iter().filter_map(|s| s.delete_after_unix_ms).max();
+    let mut deleted = 0;
+    if let Some(at) = due
+        && a.wait
+    {
+        if !a.json {
+            println!(
+                "waiting {:.0?} (--grace) before deleting the replaced files",
+                compact::until(at)
+            );
+        }
+        tokio::time::sleep(compact::until(at)).await;
+        for s in out.iter().filter(|s| s.delete_after_unix_ms.is_some()) {
+            let d = chrono::NaiveDate::parse_from_str(&s.date, "%Y-%m-%d")
+                .map_err(|e| Error::Other(format!("bad date {}: {e}", s.date)))?;
+            if let Some(t) = compact::cleanup_partition(&lake, &s.tenant, d, opts.lock_ttl).await? {
+                deleted += t.cleaned;
+            }
+        }
     }
     if a.json {
         println!(
@@ -54,10 +116,21 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         );
     } else {
         let done = out.iter().filter(|s| !s.skipped).count();
+        let busy = out.iter().filter(|s| s.locked_by.is_some()).count();
         println!(
-            "compacted {done} of {} partitions ({} duplicates removed)",
+            "compacted {done} of {} partitions ({} duplicates removed{}{})",
             out.len(),
-            out.iter().map(|s| s.duplicates_removed).sum::<usize>()
+            out.iter().map(|s| s.duplicates_removed).sum::<usize>(),
+            if busy > 0 {
+                format!(", {busy} skipped as being compacted elsewhere")
+            } else {
+                String::new()
+            },
+            if deleted > 0 {
+                format!(", replaced files of {deleted} deleted")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use super::args::{LakeArgs, ScopeArgs};
+use super::args::{LakeArgs, ScopeArgs, TenantArg};
 use crate::analysis::report::{self, RunBy};
 use crate::error::{Error, Result};
 use crate::faces::exec::{PrintOptions, print_result};
@@ -38,21 +38,27 @@ pub enum QueriesCmd {
         #[arg(long)]
         replace: bool,
     },
-    /// List saved queries.
+    /// List saved queries (without --tenant: every tenant's, others' as `tenant/name`).
     Ls {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
     },
     /// Print a saved query (YAML).
     Get {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
         name: String,
     },
     /// Remove a saved query.
     Rm {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
         name: String,
     },
     /// Run a saved query.
@@ -101,24 +107,31 @@ pub async fn run(cmd: QueriesCmd) -> Result<ExitCode> {
                 .await?
                 .plan(&q.sql)
                 .await?;
-            report::saved(&lake).create_query(&q, replace).await?;
+            report::saved(&lake, scope.tenant.as_deref())
+                .create_query(&q, replace)
+                .await?;
             println!("saved query '{}'", q.name);
         }
-        QueriesCmd::Ls { lake } => {
+        QueriesCmd::Ls { lake, tenant } => {
             let lake = lake.open()?;
-            let cat = report::saved(&lake);
+            let cat = report::saved(&lake, tenant.get());
             for n in cat.queries().await? {
                 let q = cat.query(&n).await?;
                 println!("{n}\t{}", q.title);
             }
         }
-        QueriesCmd::Get { lake, name } => {
+        QueriesCmd::Get { lake, tenant, name } => {
             let lake = lake.open()?;
-            print!("{}", yaml(&report::saved(&lake).query(&name).await?)?);
+            print!(
+                "{}",
+                yaml(&report::saved(&lake, tenant.get()).query(&name).await?)?
+            );
         }
-        QueriesCmd::Rm { lake, name } => {
+        QueriesCmd::Rm { lake, tenant, name } => {
             let lake = lake.open()?;
-            report::saved(&lake).remove_query(&name).await?;
+            report::saved(&lake, tenant.get())
+                .remove_query(&name)
+                .await?;
             println!("removed query '{name}'");
         }
         QueriesCmd::Run {
@@ -128,7 +141,9 @@ pub async fn run(cmd: QueriesCmd) -> Result<ExitCode> {
             format,
         } => {
             let lake = lake.open()?;
-            let q = report::saved(&lake).query(&name).await?;
+            let q = report::saved(&lake, scope.tenant.as_deref())
+                .query(&name)
+                .await?;
             let engine = Engine::new(scope.engine_options(lake.clone())).await?;
             let started = Instant::now();
             let res = engine.execute(&q.sql).await;

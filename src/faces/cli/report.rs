@@ -59,7 +59,7 @@ pub async fn run_resolved(
     format: ReportFormat,
     out: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let rep = report::resolve(&r.lake, name).await?;
+    let rep = report::resolve(&r.lake, scope.tenant.as_deref(), name).await?;
     let by = RunBy {
         who: crate::lake::store::current_user(),
         tenant: scope.tenant(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::args::{EngineArgs, EngineKind, LakeArgs, Resolved, ScopeArgs};
+use super::args::{EngineArgs, EngineKind, LakeArgs, Resolved, ScopeArgs, TenantArg};
 use super::queries::yaml;
 use super::report::{DEFAULT_REPORT_DAYS, ReportFormat, run_resolved};
 use crate::analysis::report;
@@ -19,6 +19,8 @@ pub enum ReportsCmd {
     Create {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
         name: String,
         #[arg(long)]
         title: String,
@@ -33,17 +35,23 @@ pub enum ReportsCmd {
     Ls {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
     },
     /// Print a saved report (YAML).
     Get {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
         name: String,
     },
     /// Remove a saved report.
     Rm {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        tenant: TenantArg,
         name: String,
     },
     /// Run a saved report (or the built-in `privilege_access_report`).
@@ -64,6 +72,7 @@ pub async fn run(cmd: ReportsCmd) -> Result<ExitCode> {
     match cmd {
         ReportsCmd::Create {
             lake,
+            tenant,
             name,
             title,
             description,
@@ -78,12 +87,14 @@ pub async fn run(cmd: ReportsCmd) -> Result<ExitCode> {
                 queries,
                 created_at: crate::lake::store::now_rfc3339(),
             };
-            report::saved(&lake).create_report(&r, replace).await?;
+            report::saved(&lake, tenant.get())
+                .create_report(&r, replace)
+                .await?;
             println!("saved report '{}'", r.name);
         }
-        ReportsCmd::Ls { lake } => {
+        ReportsCmd::Ls { lake, tenant } => {
             let lake = lake.open()?;
-            let cat = report::saved(&lake);
+            let cat = report::saved(&lake, tenant.get());
             let b = report::builtin();
             println!("{}\t{} (built in)", b.name, b.title);
             for n in cat.reports().await? {
@@ -91,17 +102,22 @@ pub async fn run(cmd: ReportsCmd) -> Result<ExitCode> {
                 println!("{n}\t{}", r.title);
             }
         }
-        ReportsCmd::Get { lake, name } => {
+        ReportsCmd::Get { lake, tenant, name } => {
             let lake = lake.open()?;
             if report::is_builtin(&name) {
                 print!("{}", report::PRIVILEGED_ACCESS_YAML);
             } else {
-                print!("{}", yaml(&report::saved(&lake).report(&name).await?)?);
+                print!(
+                    "{}",
+                    yaml(&report::saved(&lake, tenant.get()).report(&name).await?)?
+                );
             }
         }
-        ReportsCmd::Rm { lake, name } => {
+        ReportsCmd::Rm { lake, tenant, name } => {
             let lake = lake.open()?;
-            report::saved(&lake).remove_report(&name).await?;
+            report::saved(&lake, tenant.get())
+                .remove_report(&name)
+                .await?;
             println!("removed report '{name}'");
         }
         ReportsCmd::Run {

@@ -19,16 +19,39 @@ pub enum Seg {
     Index(usize),
 }
 
+/// Most steps a JSON path may have (Teleport's deepest field is 4 steps down).
+pub const MAX_PATH_DEPTH: usize = 64;
+/// Longest JSON path text accepted.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Parses the JSONPath subset Trino's `json_extract*` accept: `$`, `.key`, `["key"]`, `['key']`,
 /// `[n]`. Teleport's keys contain dots (`addr.remote`), hence the bracket form in the views.
 pub fn parse_path(p: &str) -> std::result::Result<Vec<Seg>, String> {
     let b = p.trim().as_bytes();
     if b.first() != Some(&b'$') {
-        return Err(format!("Invalid JSON path: '{p}' (must start with $)"));
+        return Err(format!(
+            "Invalid JSON path: '{}' (must start with $)",
+            short(p)
+        ));
+    }
+    if b.len() > MAX_PATH_BYTES {
+        return Err(format!(
+            "Invalid JSON path: '{}' ({} bytes; at most {MAX_PATH_BYTES})",
+            short(p),
+            b.len()
+        ));
     }
     let mut segs = Vec::new();
     let mut i = 1;
     while i < b.len() {
+        // The walk over a document recurses once per segment: bound it here, before any
+        // document is read, so no client-chosen path can exhaust the stack.
+        if segs.len() >= MAX_PATH_DEPTH {
+            return Err(format!(
+                "Invalid JSON path: '{}' (more than {MAX_PATH_DEPTH} steps)",
+                short(p)
+            ));
+        }
         match b[i] {
             b'.' => {
                 let start = i + 1;
@@ -659,6 +682,24 @@ mod tests {
                     .to_string(),
             ),
         }
+    }
+
+    /// Client-chosen depth costs no stack: a path deeper than the cap is refused before any
+    /// document is read, and a document nested far deeper than any path is skipped by the
+    /// parser's own recursion limit (NULL), in a thread with a small stack.
+    #[test]
+    fn depth_is_bounded() {
+        let deep_path = format!("${}", ".a".repeat(MAX_PATH_DEPTH + 1));
+        assert!(parse_path(&deep_path).unwrap_err().contains("steps"));
+        let long_path = format!("$.{}", "k".repeat(MAX_PATH_BYTES));
+        assert!(parse_path(&long_path).unwrap_err().contains("bytes"));
+        let ok_path = format!("${}", ".a".repeat(MAX_PATH_DEPTH));
+        let doc = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+        let h = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || one(&doc, &ok_path, Mode::Json))
+            .unwrap();
+        assert_eq!(h.join().expect("no stack overflow"), None);
     }
 
     #[test]

@@ -213,7 +213,10 @@ pub fn date_diff(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             continue;
         };
         out.push(match unit(us)? {
-            Unit::Fixed(ms) => Some((y - x) / ms),
+            Unit::Fixed(ms) => match y.checked_sub(x) {
+                Some(d) => Some(d / ms),
+                None => return exec_err!("date_diff: value out of range"),
+            },
             Unit::Months(k) => match (to_dt(x), to_dt(y)) {
                 (Some(p), Some(q)) => Some(months_between(p, q) / k),
                 _ => None,
@@ -249,18 +252,30 @@ pub fn date_add(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             continue;
         };
         let k = n.value(i);
-        out.push(match unit(us)? {
-            Unit::Fixed(ms) => Some(t + k * ms),
+        // Trino refuses a result outside the representable range ("value out of range"); so do
+        // we, instead of wrapping or truncating into a wrong date.
+        let out_of_range =
+            || exec_err!("date_add: value out of range ({k} {us} from {t} ms since the epoch)");
+        let r = match unit(us)? {
+            Unit::Fixed(ms) => k
+                .checked_mul(ms)
+                .and_then(|d| t.checked_add(d))
+                .filter(|r| to_dt(*r).is_some()),
             Unit::Months(m) => to_dt(t).and_then(|d| {
-                let months = k * m;
+                let months = k.checked_mul(m)?;
+                let n = chrono::Months::new(u32::try_from(months.unsigned_abs()).ok()?);
                 let r = if months >= 0 {
-                    d.checked_add_months(chrono::Months::new(months as u32))
+                    d.checked_add_months(n)
                 } else {
-                    d.checked_sub_months(chrono::Months::new((-months) as u32))
+                    d.checked_sub_months(n)
                 };
                 r.map(from_dt)
             }),
-        });
+        };
+        match r {
+            Some(r) => out.push(Some(r)),
+            None => return out_of_range(),
+        }
     }
     let ms = TimestampMillisecondArray::from(out);
     let arr: ArrayRef = match a[2].data_type() {
@@ -514,10 +529,27 @@ pub fn coerce_unixtime(t: &[DataType]) -> Result<Vec<DataType>> {
 
 pub fn from_unixtime(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     let s = a[0].as_primitive::<Float64Type>();
-    let v: TimestampMillisecondArray = (0..rows)
-        .map(|i| s.is_valid(i).then(|| (s.value(i) * 1000.0).floor() as i64))
-        .collect();
-    Ok(Arc::new(v.with_timezone("UTC")))
+    let mut out = Vec::with_capacity(rows);
+    for i in 0..rows {
+        if !s.is_valid(i) {
+            out.push(None);
+            continue;
+        }
+        let ms = (s.value(i) * 1000.0).floor();
+        // `as i64` saturates (and maps NaN to 0): check the range instead of answering a wrong
+        // time.
+        if !ms.is_finite() || ms < i64::MIN as f64 || ms >= i64::MAX as f64 {
+            return exec_err!("from_unixtime: value out of range ({})", s.value(i));
+        }
+        let ms = ms as i64;
+        if to_dt(ms).is_none() {
+            return exec_err!("from_unixtime: value out of range ({})", s.value(i));
+        }
+        out.push(Some(ms));
+    }
+    Ok(Arc::new(
+        TimestampMillisecondArray::from(out).with_timezone("UTC"),
+    ))
 }
 
 pub fn to_unixtime(a: &[ArrayRef], rows: usize) -> Result<ArrayRef> {

@@ -1,0 +1,567 @@
+//! Compaction's data path under a memory budget: an exact uid dedup pass that reads only the
+//! `uid` column, then a streaming k-way merge of the (already sorted by event_type,
+//! event_time) files into new files written by multipart upload.
+//!
+//! Memory bound, from the inputs' Parquet footers (see [`MergePlan`]):
+//! - dedup: the set of uids seen, ≈ `uid bytes + 64 B` per row. When that exceeds half the
+//!   budget the uids are split into `P` hash buckets (a per-run random hash, so input cannot
+//!   aim at one bucket) and the uid column is read `P` times, one bucket per pass. Exact: uids
+//!   are compared as strings; only a bucket choice uses the hash.
+//! - merge: per open input, its largest row group's compressed bytes (the reader fetches a row
+//!   group's column chunks at once) plus two decoded batches; plus the output's row group
+//!   being encoded and the upload buffer. When the inputs do not fit the budget at once, the
+//!   merge runs in levels: groups of `fan_in` files into sorted runs under
+//!   `_compact/{tenant}/{date}/runs/`, then the runs.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow::row::{RowConverter, Rows, SortField};
+use futures::StreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{
+    AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
+};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+
+use super::writer::{self, ROW_GROUP_ROWS, WriterOptions};
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// Default memory budget of one compaction.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
+
+/// Rows per decoded batch while merging.
+const BATCH_ROWS: usize = 4096;
+
+/// Upload buffer of each output (the S3 part size).
+const UPLOAD_BUFFER: usize = 8 * 1024 * 1024;
+
+/// Estimated bytes per uid held in the dedup set beyond the uid itself (box, table slot,
+/// growth slack).
+const SET_OVERHEAD: u64 = 64;
+
+/// Ranged reads of one lake file for the Parquet decoder (only the column chunks asked for).
+pub struct LakeReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+fn ext(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for LakeReader {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move { self.store.get_range(&self.path, range).await.map_err(ext) })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(ext)
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            let m = ParquetMetaDataReader::new()
+                .with_metadata_options(options.map(|o| o.metadata_options().clone()))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(m))
+        })
+    }
+}
+
+/// One input file with its footer.
+pub struct Input {
+    pub meta: ObjectMeta,
+    arrow: ArrowReaderMetadata,
+}
+
+impl Input {
+    pub fn rows(&self) -> u64 {
+        self.arrow.metadata().file_metadata().num_rows().max(0) as u64
+    }
+
+    /// The largest row group's compressed bytes and its decoded bytes per row.
+    fn row_group_cost(&self) -> (u64, u64) {
+        let mut compressed = 0u64;
+        let mut per_row = 0u64;
+        for rg in self.arrow.metadata().row_groups() {
+            compressed = compressed.max(rg.compressed_size().max(0) as u64);
+            if rg.num_rows() > 0 {
+                per_row = per_row.max(rg.total_byte_size().max(0) as u64 / rg.num_rows() as u64);
+            }
+        }
+        (compressed, per_row)
+    }
+
+    fn uid_bytes(&self, uid: usize) -> u64 {
+        self.arrow
+            .metadata()
+            .row_groups()
+            .iter()
+            .filter(|rg| uid < rg.num_columns())
+            .map(|rg| rg.column(uid).uncompressed_size().max(0) as u64)
+            .sum()
+    }
+
+    fn reader(&self, store: &Arc<dyn ObjectStore>) -> LakeReader {
+        LakeReader {
+            store: store.clone(),
+            path: self.meta.location.clone(),
+            size: self.meta.size,
+        }
+    }
+
+    fn stream(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        projection: Option<ProjectionMask>,
+    ) -> Result<ParquetRecordBatchStream<LakeReader>> {
+        let mut b = ParquetRecordBatchStreamBuilder::new_with_metadata(
+            self.reader(store),
+            self.arrow.clone(),
+        )
+        .with_batch_size(BATCH_ROWS);
+        if let Some(p) = projection {
+            b = b.with_projection(p);
+        }
+        b.build().map_err(|e| perr(&self.meta.location, e))
+    }
+}
+
+fn perr(p: &Path, source: parquet::errors::ParquetError) -> Error {
+    Error::Parquet {
+        partition: p.to_string(),
+        source,
+    }
+}
+
+/// Reads the footers of the inputs (one small ranged read each).
+pub async fn open(store: &Arc<dyn ObjectStore>, metas: Vec<ObjectMeta>) -> Result<Vec<Input>> {
+    let mut out = Vec::with_capacity(metas.len());
+    for meta in metas {
+        let mut r = LakeReader {
+            store: store.clone(),
+            path: meta.location.clone(),
+            size: meta.size,
+        };
+        let arrow = ArrowReaderMetadata::load_async(&mut r, ArrowReaderOptions::new())
+            .await
+            .map_err(|e| perr(&meta.location, e))?;
+        out.push(Input { meta, arrow });
+    }
+    Ok(out)
+}
+
+/// What the budget allows, computed from the footers before anything is read.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct MergePlan {
+    /// Passes over the uid column (hash buckets of the dedup set).
+    pub dedup_passes: usize,
+    /// Files merged at once.
+    pub fan_in: usize,
+    /// Estimated peak bytes of the merge at `fan_in`.
+    pub merge_bytes: u64,
+}
+
+fn per_input_cost(i: &Input) -> u64 {
+    let (compressed, per_row) = i.row_group_cost();
+    compressed + 2 * (BATCH_ROWS as u64).min(i.rows()) * per_row
+}
+
+fn output_cost(inputs: &[Input]) -> u64 {
+    let per_row = inputs
+        .iter()
+        .map(|i| i.row_group_cost().1)
+        .max()
+        .unwrap_or(0);
+    let rows: u64 = inputs.iter().map(Input::rows).sum();
+    let bytes: u64 = inputs.iter().map(|i| i.meta.size).sum();
+    // The encoder holds the row group being written (encoded, at most its decoded size) and
+    // one assembled batch; the upload buffer holds one part.
+    (ROW_GROUP_ROWS as u64).min(rows) * per_row
+        + (BATCH_ROWS as u64).min(rows) * per_row
+        + (UPLOAD_BUFFER as u64).min(bytes)
+}
+
+/// Plans the passes and the fan-in for `budget` bytes, or refuses when even two inputs at
+/// once do not fit.
+pub fn plan(inputs: &[Input], budget: usize) -> Result<MergePlan> {
+    let budget = budget as u64;
+    let uid = uid_index()?;
+    let set: u64 = inputs
+        .iter()
+        .map(|i| i.uid_bytes(uid) + i.rows() * SET_OVERHEAD)
+        .sum();
+    let dedup_passes = set.div_ceil((budget / 2).max(1)).max(1) as usize;
+    let mut costs: Vec<u64> = inputs.iter().map(per_input_cost).collect();
+    costs.sort_unstable_by(|a, b| b.cmp(a));
+    let out = output_cost(inputs);
+    let room = budget.saturating_sub(out);
+    // Worst case: the costliest inputs open together.
+    let mut fan_in = 0;
+    let mut used = 0;
+    for c in &costs {
+        if used + c > room {
+            break;
+        }
+        used += c;
+        fan_in += 1;
+    }
+    if fan_in < 2.min(inputs.len()) {
+        let need = out + costs.iter().take(2).sum::<u64>();
+        return Err(Error::Limit(format!(
+            "compaction needs about {} MiB to merge these files (their row groups are large) \
+             but the memory budget is {} MiB; raise --memory-budget",
+            need.div_ceil(1 << 20),
+            budget >> 20
+        )));
+    }
+    Ok(MergePlan {
+        dedup_passes,
+        fan_in: fan_in.max(1),
+        merge_bytes: out + used,
+    })
+}
+
+fn uid_index() -> Result<usize> {
+    schema::column_index("uid").ok_or_else(|| Error::Other("the schema has no uid column".into()))
+}
+
+/// Pass 1: for each input (oldest first), the sorted row numbers to drop because an older row
+/// (an older file, or earlier in the same file) has the same uid. NULL or empty uids cannot be
+/// compared and are kept.
+pub async fn duplicates(
+    store: &Arc<dyn ObjectStore>,
+    inputs: &[Input],
+    passes: usize,
+) -> Result<Vec<Vec<u32>>> {
+    let hasher = RandomState::new();
+    let mut drops: Vec<Vec<u32>> = vec![Vec::new(); inputs.len()];
+    for pass in 0..passes {
+        let mut seen: HashSet<Box<str>> = HashSet::new();
+        for (n, input) in inputs.iter().enumerate() {
+            let idx =
+                input.arrow.schema().index_of("uid").map_err(|_| {
+                    Error::Other(format!("{} has no uid column", input.meta.location))
+                })?;
+            let mask = ProjectionMask::roots(input.arrow.parquet_schema(), [idx]);
+            let mut s = input.stream(store, Some(mask))?;
+            let mut row = 0u32;
+            while let Some(b) = s.next().await {
+                let b = b.map_err(|e| perr(&input.meta.location, e))?;
+                let uids = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| Error::Other("uid column is not a string column".into()))?;
+                for i in 0..uids.len() {
+                    let r = row + i as u32;
+                    if !uids.is_valid(i) || uids.value(i).is_empty() {
+                        continue;
+                    }
+                    let u = uids.value(i);
+                    if passes > 1 && hasher.hash_one(u) % passes as u64 != pass as u64 {
+                        continue;
+                    }
+                    if !seen.insert(u.into()) {
+                        drops[n].push(r);
+                    }
+                }
+                row += uids.len() as u32;
+            }
+        }
+    }
+    for d in &mut drops {
+        d.sort_unstable();
+    }
+    Ok(drops)
+}
+
+/// One input being merged: its stream, current batch, that batch's sort keys and position.
+struct Cursor {
+    stream: ParquetRecordBatchStream<LakeReader>,
+    label: Path,
+    drops: Vec<u32>,
+    /// Row number (in the file) of the current batch's first row, before dropping.
+    base: u32,
+    batch: Option<RecordBatch>,
+    keys: Option<Rows>,
+    pos: usize,
+}
+
+impl Cursor {
+    /// Loads the next non-empty batch (duplicates dropped); false at the end.
+    async fn load(&mut self, conv: &RowConverter) -> Result<bool> {
+        loop {
+            let Some(b) = self.stream.next().await else {
+                self.keys = None;
+                return Ok(false);
+            };
+            let b = b.map_err(|e| perr(&self.label, e))?;
+            let n = b.num_rows() as u32;
+            let start = self.base;
+            self.base += n;
+            let b = if self.drops.is_empty() {
+                b
+            } else {
+                let lo = self.drops.partition_point(|&d| d < start);
+                let hi = self.drops.partition_point(|&d| d < start + n);
+                if lo == hi {
+                    b
+                } else {
+                    let dropped: HashSet<u32> = self.drops[lo..hi].iter().copied().collect();
+                    let keep: BooleanArray = (start..start + n)
+                        .map(|r| Some(!dropped.contains(&r)))
+                        .collect();
+                    arrow::compute::filter_record_batch(&b, &keep)?
+                }
+            };
+            if b.num_rows() == 0 {
+                continue;
+            }
+            let cols: Vec<_> = ["event_type", "event_time"]
+                .iter()
+                .map(|c| {
+                    b.schema()
+                        .index_of(c)
+                        .map(|i| b.column(i).clone())
+                        .map_err(|_| Error::Other(format!("{} has no {c} column", self.label)))
+                })
+                .collect::<Result<_>>()?;
+            self.keys = Some(conv.convert_columns(&cols)?);
+            self.batch = Some(b);
+            self.pos = 0;
+            return Ok(true);
+        }
+    }
+
+    fn key(&self) -> Option<arrow::row::Row<'_>> {
+        self.keys.as_ref().map(|k| k.row(self.pos))
+    }
+}
+
+/// Where merged rows go: files of at most `rows_per_file` rows at the given paths, in order.
+pub struct Sink<'a> {
+    pub paths: &'a [Path],
+    pub rows_per_file: usize,
+}
+
+/// Rows and bytes written per output file.
+pub type Written = Vec<(usize, u64)>;
+
+/// Merges `inputs` (each sorted by event_type, event_time) into the sink, dropping
+/// `drops[i]` rows of input `i`. Ties keep input order, so the merge is stable.
+pub async fn merge(
+    store: &Arc<dyn ObjectStore>,
+    inputs: &[Input],
+    drops: Vec<Vec<u32>>,
+    sink: Sink<'_>,
+    label: &str,
+) -> Result<Written> {
+    let fields = ["event_type", "event_time"]
+        .iter()
+        .map(|c| {
+            let s = schema::file_schema();
+            s.field_with_name(c)
+                .map(|f| SortField::new(f.data_type().clone()))
+                .map_err(|_| Error::Other(format!("the schema has no {c} column")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let conv = RowConverter::new(fields)?;
+    let mut cursors = Vec::with_capacity(inputs.len());
+    for (i, d) in inputs.iter().zip(drops) {
+        let mut c = Cursor {
+            stream: i.stream(store, None)?,
+            label: i.meta.location.clone(),
+            drops: d,
+            base: 0,
+            batch: None,
+            keys: None,
+            pos: 0,
+        };
+        c.load(&conv).await?;
+        cursors.push(c);
+    }
+    // A binary min-heap of cursor indices by (key, index).
+    let less = |cs: &[Cursor], a: usize, b: usize| match (cs[a].key(), cs[b].key()) {
+        (Some(x), Some(y)) => (x, a) < (y, b),
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let mut heap: Vec<usize> = (0..cursors.len())
+        .filter(|&i| cursors[i].keys.is_some())
+        .collect();
+    for i in (0..heap.len() / 2).rev() {
+        sift_down(&mut heap, i, |a, b| less(&cursors, a, b));
+    }
+    let mut out = Output::new(store, sink, label);
+    let mut pending: Vec<(usize, usize)> = Vec::with_capacity(BATCH_ROWS);
+    while let Some(&top) = heap.first() {
+        pending.push((top, cursors[top].pos));
+        cursors[top].pos += 1;
+        let exhausted = cursors[top].pos >= cursors[top].batch.as_ref().map_or(0, |b| b.num_rows());
+        if exhausted || pending.len() >= BATCH_ROWS || out.room() <= pending.len() {
+            // Rows refer to the cursors' current batches: emit before any is replaced.
+            out.write(&cursors, &mut pending).await?;
+        }
+        if exhausted && !cursors[top].load(&conv).await? {
+            let last = heap.len() - 1;
+            heap.swap(0, last);
+            heap.pop();
+        }
+        sift_down(&mut heap, 0, |a, b| less(&cursors, a, b));
+    }
+    out.write(&cursors, &mut pending).await?;
+    out.finish().await
+}
+
+fn sift_down(heap: &mut [usize], mut i: usize, less: impl Fn(usize, usize) -> bool) {
+    loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut m = i;
+        if l < heap.len() && less(heap[l], heap[m]) {
+            m = l;
+        }
+        if r < heap.len() && less(heap[r], heap[m]) {
+            m = r;
+        }
+        if m == i {
+            return;
+        }
+        heap.swap(i, m);
+        i = m;
+    }
+}
+
+/// The output side: one streaming Parquet writer at a time, rolled at `rows_per_file`.
+struct Output<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    sink: Sink<'a>,
+    label: &'a str,
+    current: Option<(AsyncArrowWriter<BufWriter>, usize)>,
+    next: usize,
+    written: Written,
+}
+
+impl<'a> Output<'a> {
+    fn new(store: &'a Arc<dyn ObjectStore>, sink: Sink<'a>, label: &'a str) -> Self {
+        Output {
+            store,
+            sink,
+            label,
+            current: None,
+            next: 0,
+            written: Vec::new(),
+        }
+    }
+
+    fn perr(&self, source: parquet::errors::ParquetError) -> Error {
+        Error::Parquet {
+            partition: self.label.to_string(),
+            source,
+        }
+    }
+
+    /// Rows the current file still takes.
+    fn room(&self) -> usize {
+        match &self.current {
+            Some((_, rows)) => self.sink.rows_per_file.saturating_sub(*rows),
+            None => self.sink.rows_per_file,
+        }
+    }
+
+    async fn write(&mut self, cursors: &[Cursor], pending: &mut Vec<(usize, usize)>) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // Map cursor indices to the batches the rows refer to.
+        let mut slot = vec![usize::MAX; cursors.len()];
+        let mut refs = Vec::new();
+        for &(c, _) in pending.iter() {
+            if slot[c] == usize::MAX {
+                slot[c] = refs.len();
+                if let Some(b) = cursors[c].batch.as_ref() {
+                    refs.push(b);
+                }
+            }
+        }
+        let idx: Vec<(usize, usize)> = pending.iter().map(|&(c, r)| (slot[c], r)).collect();
+        let batch = arrow::compute::interleave_record_batch(&refs, &idx)?;
+        pending.clear();
+        let batch = RecordBatch::try_new(schema::file_schema(), batch.columns().to_vec())?;
+        if self.current.is_none() {
+            let Some(path) = self.sink.paths.get(self.next) else {
+                return Err(Error::Other(format!(
+                    "{}: more rows than planned; the partition changed during compaction",
+                    self.label
+                )));
+            };
+            self.next += 1;
+            let w = BufWriter::with_capacity(self.store.clone(), path.clone(), UPLOAD_BUFFER);
+            let props = writer::properties(&WriterOptions::default());
+            let w = AsyncArrowWriter::try_new(w, schema::file_schema(), Some(props))
+                .map_err(|e| self.perr(e))?;
+            self.current = Some((w, 0));
+        }
+        let Some((w, rows)) = self.current.as_mut() else {
+            return Ok(());
+        };
+        w.write(&batch).await.map_err(|e| Error::Parquet {
+            partition: self.label.to_string(),
+            source: e,
+        })?;
+        *rows += batch.num_rows();
+        if *rows >= self.sink.rows_per_file {
+            self.close().await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        if let Some((mut w, rows)) = self.current.take() {
+            w.finish().await.map_err(|e| self.perr(e))?;
+            let bytes = w.bytes_written() as u64;
+            self.written.push((rows, bytes));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Written> {
+        self.close().await?;
+        Ok(self.written)
+    }
+}
+
+/// Deletes a file, absent or not.
+pub async fn delete_if_present(store: &dyn ObjectStore, p: &Path) -> Result<()> {
+    match store.delete(p).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::store(p.to_string(), e)),
+    }
+}

@@ -57,7 +57,8 @@ pub struct Detection {
     pub severity: Severity,
     pub sources: Vec<String>,
     pub description: String,
-    pub sql: &'static str,
+    /// The statement; built-ins are embedded, Sigma rules compile to theirs at run time.
+    pub sql: String,
 }
 
 /// Parses a detection file's front matter.
@@ -91,7 +92,7 @@ pub fn parse_detection(stem: &str, text: &'static str) -> Result<Detection> {
             .map(|s| s.trim().to_string())
             .collect(),
         description: get("description")?,
-        sql: text,
+        sql: text.to_string(),
         name,
     })
 }
@@ -167,7 +168,16 @@ pub async fn run_with(
     engine: &dyn crate::query::runner::QueryRunner,
     opts: &AlertOptions,
 ) -> Result<Vec<Alert>> {
-    let all = detections()?;
+    run_detections(engine, &detections()?, opts).await
+}
+
+/// Runs the given detections (built-in ones, Sigma rules compiled by `analysis::sigma`) through
+/// the one alert path: rows to alerts, folded, severity-sorted.
+pub async fn run_detections(
+    engine: &dyn crate::query::runner::QueryRunner,
+    all: &[Detection],
+    opts: &AlertOptions,
+) -> Result<Vec<Alert>> {
     if let Some(only) = &opts.only
         && !all.iter().any(|d| &d.name == only)
     {
@@ -183,7 +193,7 @@ pub async fn run_with(
         .filter(|d| opts.only.as_ref().is_none_or(|o| *o == d.name))
     {
         let res = engine
-            .execute(d.sql)
+            .execute(&d.sql)
             .await
             .map_err(|e| Error::Other(format!("detection {}: {}", d.name, e.chain(": "))))?;
         let table = crate::query::cells::tctl_rows(&res.schema, &res.batches)?;

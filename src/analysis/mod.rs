@@ -4,3 +4,4 @@
 pub mod alerts;
 pub mod html;
 pub mod report;
+pub mod sigma;

@@ -24,5 +24,6 @@ mod reports;
 mod s3;
 mod schema;
 mod shape;
+mod sigma;
 mod slt;
 mod statements;

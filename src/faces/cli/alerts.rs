@@ -49,11 +49,18 @@ pub struct Args {
     /// List the detections and exit.
     #[arg(long)]
     pub list: bool,
+    /// Also run the Sigma rules in these files or directories (docs/sigma.md).
+    #[arg(long, num_args = 1.., value_name = "DIR|FILE")]
+    pub sigma: Vec<PathBuf>,
+    /// A YAML file extending the Sigma field mapping.
+    #[arg(long, requires = "sigma")]
+    pub sigma_mapping: Option<PathBuf>,
 }
 
 pub async fn run(mut a: Args) -> Result<ExitCode> {
+    let detections = super::sigma::alert_detections(&a.sigma, a.sigma_mapping.as_deref())?;
     if a.list {
-        for d in alerts::detections()? {
+        for d in &detections {
             println!("{:<32} {:<8} {}", d.name, d.severity.as_str(), d.title);
         }
         return Ok(ExitCode::SUCCESS);
@@ -77,7 +84,7 @@ pub async fn run(mut a: Args) -> Result<ExitCode> {
         o.until = until;
     })
     .await?;
-    let mut found = alerts::run_with(r.runner.as_ref(), &opts).await?;
+    let mut found = alerts::run_detections(r.runner.as_ref(), &detections, &opts).await?;
     if let Some(st) = &a.state {
         found = alerts::only_new(found, st)?;
     }

@@ -16,6 +16,7 @@ pub mod query;
 pub mod report;
 pub mod reports;
 pub mod serve;
+pub mod sigma;
 pub mod sql;
 pub mod sync;
 pub mod token;
@@ -85,6 +86,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: reports::ReportsCmd,
     },
+    /// Sigma rules: print the SQL a rule compiles to, or check which rules of a set compile.
+    Sigma {
+        #[command(subcommand)]
+        cmd: sigma::SigmaCmd,
+    },
     /// Generate a realistic synthetic month for a small company and ingest it (no AWS needed).
     Demo(demo::Args),
 }
@@ -150,6 +156,7 @@ async fn run_command(command: Command) -> Result<ExitCode> {
         Command::Queries { cmd } => queries::run(cmd).await,
         Command::Reports { cmd } => reports::run(cmd).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Sigma { cmd } => sigma::run(cmd).await,
     }
 }
 

@@ -4,6 +4,7 @@ mod alerts;
 mod athena;
 mod common;
 mod consume;
+mod demo;
 mod differential;
 mod flight;
 mod fusion;

@@ -19,7 +19,10 @@ fn main() {
         writeln!(code, "pub static {konst}: &[(&str, &str)] = &[").expect("write to a String");
         for f in files {
             println!("cargo:rerun-if-changed={}", f.display());
-            let name = f.file_stem().expect("a .sql file has a stem").to_string_lossy();
+            let name = f
+                .file_stem()
+                .expect("a .sql file has a stem")
+                .to_string_lossy();
             writeln!(
                 code,
                 "    ({name:?}, include_str!({:?})),",

@@ -1,10 +1,12 @@
 //! Detections of odd identity behaviour, written as SQL over the lake (`sql/detections/*.sql`,
 //! Trino SQL that also runs on Athena), run through the engine and turned into alerts:
-//! severity-sorted, deduplicated per rule and identity within a window, optionally only the ones
-//! a state file has not seen yet. Because they are SQL over history, any period can be replayed.
+//! severity-sorted, deduplicated per rule and identity within a window, above a severity floor,
+//! optionally only the ones a state file has not seen yet (recorded only once they were
+//! printed). Because they are SQL over history, any period can be replayed. The text listing
+//! groups them per rule, identity and day, so a month reads in a minute.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,16 @@ impl std::str::FromStr for Severity {
         }
     }
 }
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Alerts less severe than this are left out unless asked for (`--min-severity`, `--all`):
+/// the low-severity rules fire on routine weak-security habits, and by the thousand.
+pub const DEFAULT_MIN_SEVERITY: Severity = Severity::Medium;
 
 impl Severity {
     pub fn as_str(self) -> &'static str {
@@ -113,8 +125,11 @@ pub struct Alert {
     pub severity: Severity,
     pub identity: Option<String>,
     pub event_source: Option<String>,
-    /// UTC, `YYYY-MM-DD HH:MM:SS.sss` (as `tctl` prints times).
+    /// UTC, `YYYY-MM-DD HH:MM:SS.sss` (as `tctl` prints times): the first matching event.
     pub time: String,
+    /// The last matching event folded into this alert (same format).
+    #[serde(default)]
+    pub last_time: String,
     /// The detection's other columns, from its first matching row.
     pub evidence: Map<String, Value>,
     /// Every matching event folded into this alert.
@@ -140,6 +155,8 @@ pub struct AlertOptions {
     pub only: Option<String>,
     /// Matches of one rule and identity closer than this to the alert's first match fold into it.
     pub dedup_window_secs: i64,
+    /// Leave out alerts less severe than this (not applied to the rule named by `only`).
+    pub min_severity: Severity,
 }
 
 /// Matches of one rule and identity within this many seconds fold into one alert.
@@ -150,6 +167,7 @@ impl Default for AlertOptions {
         AlertOptions {
             only: None,
             dedup_window_secs: DEFAULT_DEDUP_WINDOW_SECS,
+            min_severity: DEFAULT_MIN_SEVERITY,
         }
     }
 }
@@ -163,7 +181,43 @@ pub async fn run(engine: &Engine, opts: &AlertOptions) -> Result<Vec<Alert>> {
     run_with(engine, opts).await
 }
 
-/// Runs the detections on either engine (on Athena, `identities` must exist in Glue).
+/// The alerts of a run, and how many the severity floor left out.
+#[derive(Debug, Clone, Default)]
+pub struct AlertRun {
+    pub alerts: Vec<Alert>,
+    /// Alerts below the floor, not in `alerts`.
+    pub hidden: usize,
+    pub floor: Option<Severity>,
+}
+
+/// Runs the detections and applies the severity floor of `opts` (not to an `only` rule).
+pub async fn run_filtered(
+    engine: &dyn crate::query::runner::QueryRunner,
+    detections: &[Detection],
+    opts: &AlertOptions,
+) -> Result<AlertRun> {
+    let all = run_detections(engine, detections, opts).await?;
+    if opts.only.is_some() || opts.min_severity == Severity::Low {
+        return Ok(AlertRun {
+            alerts: all,
+            hidden: 0,
+            floor: None,
+        });
+    }
+    let total = all.len();
+    let alerts: Vec<Alert> = all
+        .into_iter()
+        .filter(|a| a.severity <= opts.min_severity)
+        .collect();
+    Ok(AlertRun {
+        hidden: total - alerts.len(),
+        alerts,
+        floor: Some(opts.min_severity),
+    })
+}
+
+/// Runs the detections on either engine (on Athena, `identities` must exist in Glue); every
+/// alert, whatever its severity.
 pub async fn run_with(
     engine: &dyn crate::query::runner::QueryRunner,
     opts: &AlertOptions,
@@ -232,6 +286,7 @@ pub async fn run_detections(
                 severity,
                 identity,
                 event_source: source,
+                last_time: time.clone(),
                 time,
                 evidence,
                 uids: uid.into_iter().collect(),
@@ -258,6 +313,9 @@ fn dedup(mut hits: Vec<Alert>, window_secs: i64) -> Vec<Alert> {
                     last.uids.push(u);
                 }
             }
+            if h.last_time > last.last_time {
+                last.last_time = h.last_time;
+            }
             // The strongest severity of the folded matches wins.
             last.severity = last.severity.min(h.severity);
             continue;
@@ -268,83 +326,269 @@ fn dedup(mut hits: Vec<Alert>, window_secs: i64) -> Vec<Alert> {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct State {
+struct StateFile {
     seen: BTreeSet<String>,
 }
 
-/// Keeps only alerts the state file has not seen, and records them there.
-pub fn only_new(alerts: Vec<Alert>, state: &Path) -> Result<Vec<Alert>> {
-    let mut st: State = match std::fs::read_to_string(state) {
-        Ok(t) => serde_json::from_str(&t)
-            .map_err(|e| Error::Config(format!("state file {}: {e}", state.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-        Err(e) => {
-            return Err(Error::Io {
-                op: "read",
-                path: state.into(),
-                source: e,
-            });
-        }
-    };
-    let fresh: Vec<Alert> = alerts
-        .into_iter()
-        .filter(|a| !st.seen.contains(&a.key()))
-        .collect();
-    st.seen.extend(fresh.iter().map(Alert::key));
-    let tmp = state.with_extension("tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(&st).map_err(|e| Error::json("the alert state", e))?,
-    )
-    .map_err(|e| Error::Io {
-        op: "write",
-        path: tmp.clone(),
-        source: e,
-    })?;
-    std::fs::rename(&tmp, state).map_err(|e| Error::Io {
-        op: "rename",
-        path: state.into(),
-        source: e,
-    })?;
-    Ok(fresh)
+/// The alerts a state file (`--state`) has seen. Loading changes nothing; `record` is called
+/// only after the alerts were printed and flushed, so an alert that never reached the reader
+/// (a full disk, a closed pipe, a crash) is reported again by the next run.
+#[derive(Debug)]
+pub struct AlertState {
+    path: PathBuf,
+    file: StateFile,
 }
 
-/// A terminal listing: one line per alert. Identities and evidence come from the lake (any
-/// client can write them), so control and bidi characters are shown escaped.
-pub fn render_text(alerts: &[Alert]) -> String {
+impl AlertState {
+    pub fn load(path: &Path) -> Result<AlertState> {
+        let file = match std::fs::read_to_string(path) {
+            Ok(t) => serde_json::from_str(&t)
+                .map_err(|e| Error::json(format!("the alert state {}", path.display()), e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        Ok(AlertState {
+            path: path.into(),
+            file,
+        })
+    }
+
+    /// The alerts not seen before.
+    pub fn unseen(&self, alerts: Vec<Alert>) -> Vec<Alert> {
+        alerts
+            .into_iter()
+            .filter(|a| !self.file.seen.contains(&a.key()))
+            .collect()
+    }
+
+    /// Marks alerts as seen and writes the file atomically (a temporary file, then a rename).
+    pub fn record(&mut self, alerts: &[Alert]) -> Result<()> {
+        if alerts.is_empty() && self.path.exists() {
+            return Ok(());
+        }
+        self.file.seen.extend(alerts.iter().map(Alert::key));
+        let tmp = self.path.with_extension("tmp");
+        let bytes =
+            serde_json::to_vec_pretty(&self.file).map_err(|e| Error::json("the alert state", e))?;
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io("rename", &self.path, e))
+    }
+}
+
+/// The day (`YYYY-MM-DD`) and time of day (`HH:MM:SS`) of an alert time.
+fn day_and_clock(t: &str) -> (&str, &str) {
+    let day = t.get(..10).unwrap_or(t);
+    let clock = t.get(11..19).unwrap_or("");
+    (day, clock)
+}
+
+/// Events an alert stands for (a detection row without a uid still counts once).
+fn events(a: &Alert) -> usize {
+    a.uids.len().max(1)
+}
+
+/// The evidence of an alert as `k=v` pairs, cut to about `width` characters.
+fn evidence_line(a: &Alert, width: usize) -> String {
+    use crate::query::cells::escape_control as e;
+    let mut s = String::new();
+    for (k, v) in a.evidence.iter().filter(|(_, v)| !v.is_null()) {
+        let v = v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&format!("{}={}", e(k), e(&v)));
+    }
+    if s.chars().count() > width {
+        s = s.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+    }
+    s
+}
+
+/// One line of the grouped listing: a rule's alerts of one identity on one day.
+struct Group<'a> {
+    day: &'a str,
+    identity: &'a str,
+    alerts: Vec<&'a Alert>,
+}
+
+fn footer(run: &AlertRun, what: &str) -> String {
+    let hidden = match run.floor {
+        Some(f) if run.hidden > 0 => format!(
+            "; {} below {f} not shown (--all or --min-severity shows them)",
+            run.hidden
+        ),
+        _ => String::new(),
+    };
+    format!("({what}; times in UTC{hidden})\n")
+}
+
+/// A terminal listing a person can read in a minute: per rule (most severe first) one line per
+/// identity and day, with the number of events, the first and last time, and the first alert's
+/// evidence. Identities and evidence come from the lake (any client can write them), so control
+/// and bidi characters are shown escaped.
+pub fn render_text(run: &AlertRun) -> String {
     use crate::query::cells::escape_control as e;
     use std::fmt::Write;
+    let mut by_rule: BTreeMap<(Severity, &str), Vec<&Alert>> = BTreeMap::new();
+    for a in &run.alerts {
+        by_rule.entry((a.severity, &a.rule)).or_default().push(a);
+    }
     let mut s = String::new();
-    for a in alerts {
-        let ev: Vec<String> = a
-            .evidence
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| {
-                let v = v
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string());
-                format!("{}={}", e(k), e(&v))
-            })
-            .collect();
+    let mut groups_total = 0;
+    for ((sev, rule), alerts) in &by_rule {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for a in alerts {
+            let key = (
+                day_and_clock(&a.time).0,
+                a.identity.as_deref().unwrap_or("∅"),
+            );
+            let i = *index.entry(key).or_insert_with(|| {
+                groups.push(Group {
+                    day: key.0,
+                    identity: key.1,
+                    alerts: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            groups[i].alerts.push(a);
+        }
+        groups.sort_by(|a, b| (a.day, a.identity).cmp(&(b.day, b.identity)));
+        groups_total += groups.len();
+        let n_events: usize = alerts.iter().map(|a| events(a)).sum();
         let _ = writeln!(
             s,
-            "{:<8} {}  {:<32} {:<24} {:<8} {}{}",
-            a.severity.as_str(),
-            e(&a.time),
-            e(&a.rule),
-            e(a.identity.as_deref().unwrap_or("∅")),
-            e(a.event_source.as_deref().unwrap_or("∅")),
-            ev.join(" "),
-            if a.uids.len() > 1 {
-                format!(" (+{} more)", a.uids.len() - 1)
+            "{sev:<8} {} — {} ({} alert{}, {n_events} event{})",
+            e(rule),
+            e(&alerts[0].title),
+            alerts.len(),
+            if alerts.len() == 1 { "" } else { "s" },
+            if n_events == 1 { "" } else { "s" },
+        );
+        for g in &groups {
+            let first = g.alerts.iter().map(|a| a.time.as_str()).min().unwrap_or("");
+            let last = g
+                .alerts
+                .iter()
+                .map(|a| a.last_time.as_str().max(a.time.as_str()))
+                .max()
+                .unwrap_or("");
+            let n: usize = g.alerts.iter().map(|a| events(a)).sum();
+            let span = if day_and_clock(first).1 == day_and_clock(last).1 {
+                format!("{:<17}", day_and_clock(first).1)
+            } else {
+                format!("{}–{}", day_and_clock(first).1, day_and_clock(last).1)
+            };
+            let _ = writeln!(
+                s,
+                "  {}  {:<28} {:>5} event{}  {span}  {}",
+                e(g.day),
+                e(g.identity),
+                n,
+                if n == 1 { " " } else { "s" },
+                evidence_line(g.alerts[0], 90),
+            );
+        }
+    }
+    s.push_str(&footer(
+        run,
+        &format!(
+            "{} alert{} in {groups_total} group{}",
+            run.alerts.len(),
+            if run.alerts.len() == 1 { "" } else { "s" },
+            if groups_total == 1 { "" } else { "s" }
+        ),
+    ));
+    s
+}
+
+/// One rule's line of `--summary`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleSummary {
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
+    pub alerts: usize,
+    pub events: usize,
+    pub identities: usize,
+    /// The identities with the most alerts, most first (at most `TOP_IDENTITIES`).
+    pub top_identities: Vec<(String, usize)>,
+}
+
+/// Identities `--summary` names per rule.
+pub const TOP_IDENTITIES: usize = 3;
+
+/// Per rule: how many alerts and events, how many identities, and the top ones.
+pub fn summarize(alerts: &[Alert]) -> Vec<RuleSummary> {
+    let mut by_rule: BTreeMap<(Severity, &str), Vec<&Alert>> = BTreeMap::new();
+    for a in alerts {
+        by_rule.entry((a.severity, &a.rule)).or_default().push(a);
+    }
+    by_rule
+        .into_iter()
+        .map(|((severity, rule), v)| {
+            let mut per: BTreeMap<&str, usize> = BTreeMap::new();
+            for a in &v {
+                *per.entry(a.identity.as_deref().unwrap_or("∅")).or_default() += 1;
+            }
+            let identities = per.len();
+            let mut top: Vec<(String, usize)> =
+                per.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            top.truncate(TOP_IDENTITIES);
+            RuleSummary {
+                rule: rule.to_string(),
+                title: v[0].title.clone(),
+                severity,
+                alerts: v.len(),
+                events: v.iter().map(|a| events(a)).sum(),
+                identities,
+                top_identities: top,
+            }
+        })
+        .collect()
+}
+
+/// `--summary` as text: one line per rule.
+pub fn render_summary(run: &AlertRun) -> String {
+    use crate::query::cells::escape_control as e;
+    use std::fmt::Write;
+    let rows = summarize(&run.alerts);
+    let mut s = format!(
+        "{:<8} {:<32} {:>6} {:>7} {:>10}  top identities\n",
+        "severity", "rule", "alerts", "events", "identities"
+    );
+    for r in &rows {
+        let top: Vec<String> = r
+            .top_identities
+            .iter()
+            .map(|(i, n)| format!("{} ({n})", e(i)))
+            .collect();
+        let more = r.identities.saturating_sub(r.top_identities.len());
+        let _ = writeln!(
+            s,
+            "{:<8} {:<32} {:>6} {:>7} {:>10}  {}{}",
+            r.severity,
+            e(&r.rule),
+            r.alerts,
+            r.events,
+            r.identities,
+            top.join(", "),
+            if more > 0 {
+                format!(", +{more} more")
             } else {
                 String::new()
             }
         );
     }
-    let _ = writeln!(s, "({} alerts; times in UTC)", alerts.len());
+    s.push_str(&footer(
+        run,
+        &format!("{} alerts, {} rules", run.alerts.len(), rows.len()),
+    ));
     s
 }
 
@@ -371,6 +615,7 @@ mod tests {
             identity: Some("alice".into()),
             event_source: None,
             time: t.into(),
+            last_time: t.into(),
             evidence: Map::new(),
             uids: vec![u.into()],
         };
@@ -384,5 +629,124 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].uids, vec!["1", "2"]);
+        assert_eq!(out[0].last_time, "2024-03-20 10:30:00.000");
+    }
+
+    fn alert(rule: &str, sev: Severity, who: &str, t: &str, uids: &[&str]) -> Alert {
+        Alert {
+            rule: rule.into(),
+            title: rule.to_uppercase(),
+            severity: sev,
+            identity: Some(who.into()),
+            event_source: Some("teleport".into()),
+            time: t.into(),
+            last_time: t.into(),
+            evidence: Map::new(),
+            uids: uids.iter().map(|u| u.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_listing_groups_per_rule_identity_and_day() {
+        let mut late = alert(
+            "r1",
+            Severity::High,
+            "bob",
+            "2024-03-20 10:00:00.000",
+            &["a", "b"],
+        );
+        late.last_time = "2024-03-20 10:20:00.000".into();
+        let run = AlertRun {
+            alerts: vec![
+                alert(
+                    "r0",
+                    Severity::Critical,
+                    "root",
+                    "2024-03-21 07:55:00.000",
+                    &["x"],
+                ),
+                late,
+                alert(
+                    "r1",
+                    Severity::High,
+                    "bob",
+                    "2024-03-20 16:00:00.000",
+                    &["c"],
+                ),
+                alert(
+                    "r1",
+                    Severity::High,
+                    "bob",
+                    "2024-03-22 09:00:00.000",
+                    &["d"],
+                ),
+                alert(
+                    "r1",
+                    Severity::High,
+                    "amy",
+                    "2024-03-20 11:00:00.000",
+                    &["e"],
+                ),
+            ],
+            hidden: 7,
+            floor: Some(Severity::Medium),
+        };
+        let text = render_text(&run);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("critical r0 — R0 (1 alert, 1 event)"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("high     r1 — R1 (4 alerts, 5 events)"),
+            "{text}"
+        );
+        // bob on the 20th: two alerts, three events, first 10:00, last 16:00.
+        let bob = lines
+            .iter()
+            .find(|l| l.contains("2024-03-20  bob"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            bob.contains("3 events") && bob.contains("10:00:00–16:00:00"),
+            "{bob}"
+        );
+        assert_eq!(text.matches("  2024-03-").count(), 4, "{text}");
+        assert!(
+            lines.last().unwrap().contains("5 alerts in 4 groups")
+                && lines.last().unwrap().contains("7 below medium not shown"),
+            "{text}"
+        );
+        let sum = summarize(&run.alerts);
+        assert_eq!(sum.len(), 2);
+        assert_eq!((sum[1].alerts, sum[1].events, sum[1].identities), (4, 5, 2));
+        assert_eq!(sum[1].top_identities[0], ("bob".to_string(), 3));
+        assert!(render_summary(&run).contains("bob (3), amy (1)"));
+    }
+
+    #[test]
+    fn the_state_records_only_what_it_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let a = alert(
+            "r",
+            Severity::High,
+            "bob",
+            "2024-03-20 10:00:00.000",
+            &["u1"],
+        );
+        let b = alert(
+            "r",
+            Severity::High,
+            "amy",
+            "2024-03-20 10:00:00.000",
+            &["u2"],
+        );
+        let st = AlertState::load(&path).unwrap();
+        assert_eq!(st.unseen(vec![a.clone(), b.clone()]).len(), 2);
+        assert!(!path.exists(), "loading and filtering write nothing");
+        let mut st = AlertState::load(&path).unwrap();
+        st.record(std::slice::from_ref(&a)).unwrap();
+        let st = AlertState::load(&path).unwrap();
+        assert_eq!(st.unseen(vec![a, b.clone()]), vec![b]);
     }
 }

@@ -372,7 +372,12 @@ impl Render {
             "CreateAccessKey"
         };
         self.ct_src(e, "iam.amazonaws.com", name, "us-east-1");
-        let target = e.any_person().login;
+        // Routine key rotation: people manage their own keys (a key made for someone else is
+        // what `aws_access_key_for_other_user` looks for).
+        let target = match &e.who {
+            Who::P(p) => p.login,
+            _ => e.any_person().login,
+        };
         let b = &mut self.b;
         let mut key = String::from("AKIA");
         push_chars(&mut key, &mut e.r, UPPER_ALNUM, 16);

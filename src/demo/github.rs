@@ -83,7 +83,7 @@ impl Render {
             GhWorkflowRun => "workflows.completed_workflow_run",
             GhRepoCreate => "repo.create",
             GhUpdateMember => "org.update_member",
-            GhBranchOverride => "protected_branch.policy_override",
+            GhBranchUpdate => "protected_branch.update",
             GhRepoAccess => "repo.access",
             _ => "team.add_member",
         };
@@ -157,12 +157,14 @@ impl Render {
                 ks(b, "old_permission", if up { "read" } else { "admin" });
                 ks(b, "operation_type", "modify");
             }
-            GhBranchOverride => {
+            GhBranchUpdate => {
+                // Editing the rules is routine; overriding or deleting them is what
+                // `github_protection_weakened` looks for, and routine work never does.
                 self.gh_repo(repo, repo_id);
                 let b = &mut self.b;
                 ks(b, "branch", "refs/heads/main");
                 ks(b, "name", "main");
-                b.push_str(",\"overridden_codes\":[\"required_status_checks\"]");
+                kn(b, "required_approving_review_count", e.r.range(1, 3));
                 ks(b, "operation_type", "modify");
             }
             GhRepoAccess => {

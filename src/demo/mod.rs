@@ -48,6 +48,11 @@
 //!
 //! Near misses, on purpose: paul lives in Potsdam and often works from the Berlin office
 //! (27 km), leo and alice sometimes use the Berlin VPN range; none of that is travel.
+//!
+//! Routine behaviour raises no high or critical alert (`auditlake alerts`), so the stories stand
+//! out: people rotate their own AWS keys, admins add people to Okta groups (no admin grants)
+//! and edit branch protection (no overrides), automation logs in as its own user, and admins
+//! rarely use root.
 
 mod bytes;
 mod civil;

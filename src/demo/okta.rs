@@ -245,7 +245,7 @@ impl Render {
         self.okta_tail(e, ev, &target);
     }
 
-    /// An admin acting on another person: privilege grant or MFA reset.
+    /// An admin acting on another person: a group membership (routine) or an MFA reset.
     pub(super) fn okta_admin_event(&mut self, e: &mut Ev, event_type: &'static str) {
         let admin = &e.t.people[e.t.okta_admin];
         let target_person = if event_type == "user.mfa.factor.reset_all" {
@@ -271,11 +271,11 @@ impl Render {
         } else {
             OktaEv {
                 event_type,
-                message: "Grant user privilege",
+                message: "Add user to group membership",
                 result: "SUCCESS",
                 reason: None,
-                legacy: Some("core.user.admin_privilege.granted"),
-                uri: "/api/v1/users/roles",
+                legacy: Some("core.user_group_member.user_add"),
+                uri: "/api/v1/groups/members",
             }
         };
         self.okta_tail(e, ev, &target);

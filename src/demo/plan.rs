@@ -62,7 +62,8 @@ pub(super) enum Kind {
     GhWorkflowRun,
     GhRepoCreate,
     GhUpdateMember,
-    GhBranchOverride,
+    /// Branch-protection settings edited (routine; overriding or removing them is not).
+    GhBranchUpdate,
     GhRepoAccess,
     GhTeamAddMember,
     // Okta
@@ -71,7 +72,8 @@ pub(super) enum Kind {
     OkSso,
     OkPolicy,
     OkSessionEnd,
-    OkPrivilegeGrant,
+    /// An admin adds a person to a group (routine; granting admin roles is not).
+    OkGroupAdd,
     OkPasswordUpdate,
     // Stories
     StRootLogin,
@@ -151,7 +153,7 @@ pub(super) const GH_HUMAN: &[(Kind, u32)] = &[
     (GhWorkflowRun, 80),
     (GhRepoCreate, 4),
     (GhUpdateMember, 3),
-    (GhBranchOverride, 3),
+    (GhBranchUpdate, 3),
     (GhRepoAccess, 2),
     (GhTeamAddMember, 4),
 ];
@@ -162,7 +164,7 @@ pub(super) const OK_HUMAN: &[(Kind, u32)] = &[
     (OkMfa, 200),
     (OkPolicy, 150),
     (OkSessionEnd, 80),
-    (OkPrivilegeGrant, 2),
+    (OkGroupAdd, 2),
     (OkPasswordUpdate, 10),
 ];
 

@@ -128,7 +128,7 @@ impl Render {
             CtDescribeInstances | CtListBuckets | CtGetCallerIdentity => self.ct_read(&mut e, k),
             GhClone | GhFetch | GhPush => self.gh_git(&mut e, k),
             GhPrCreate | GhPrMerge | GhWorkflowRun | GhRepoCreate | GhUpdateMember
-            | GhBranchOverride | GhRepoAccess | GhTeamAddMember => self.gh_admin(&mut e, k),
+            | GhBranchUpdate | GhRepoAccess | GhTeamAddMember => self.gh_admin(&mut e, k),
             OkSessionStart => {
                 let fail = e.r.chance(0.05);
                 self.okta_session_start(&mut e, None, fail)
@@ -138,7 +138,7 @@ impl Render {
                 self.okta_mfa(&mut e, None, fail)
             }
             OkSso | OkPolicy | OkSessionEnd | OkPasswordUpdate => self.okta_user_event(&mut e, k),
-            OkPrivilegeGrant => self.okta_admin_event(&mut e, "user.account.privilege.grant"),
+            OkGroupAdd => self.okta_admin_event(&mut e, "group.user_membership.add"),
             StRootLogin => self.ct_console_login(&mut e, true),
             StRootCall => self.ct_root_call(&mut e),
             StBruteForce => self.brute_force(&mut e, s.aux),

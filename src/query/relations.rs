@@ -97,11 +97,7 @@ impl Visitor for Scopes<'_> {
     }
 
     fn post_visit_query(&mut self, q: &Query) -> ControlFlow<Error> {
-        if self
-            .frames
-            .last()
-            .is_some_and(|f| std::ptr::eq(f.query, q))
-        {
+        if self.frames.last().is_some_and(|f| std::ptr::eq(f.query, q)) {
             self.frames.pop();
         }
         ControlFlow::Continue(())

@@ -145,3 +145,148 @@ fn planted_stories_fire_and_near_misses_do_not() {
     // The other tenant's people never show up in a tenant-scoped run.
     assert!(!json.contains("@globex.com"));
 }
+
+/// The month a new user generates first: its routine behaviour raises no high or critical
+/// alert (only the planted stories do), the default listing is grouped and above the severity
+/// floor, `--summary` names each story's rule, and `--all` shows what the floor hid.
+#[test]
+fn the_demo_month_reads_in_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    auditlake(&[
+        "demo",
+        "--lake",
+        lake,
+        "--days",
+        "30",
+        "--events-per-day",
+        "400",
+        "--seed",
+        "42",
+        "--start",
+        "2024-04-01",
+    ]);
+    let scope = ["--lake", lake, "--tenant", "acme", "--days", "100000"];
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        ["alerts"]
+            .iter()
+            .chain(scope.iter())
+            .chain(extra.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        auditlake(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&run(&["--all", "--format", "json"])).unwrap();
+    // The planted stories, and who plays them.
+    // (dave's Lagos sign-in, 1,000 km from Warsaw, is travel as well as a new country.)
+    let stories = [
+        ("impossible_travel", "alice"),
+        ("impossible_travel", "dave"),
+        ("brute_force", "95.165.10.66"),
+        ("aws_root_activity", ":root"),
+        ("audit_logging_disabled", "erin"),
+        ("github_repo_public", "frusso"),
+        ("okta_mfa_reset", "zoe@acme.com"),
+    ];
+    let severe: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|a| a["severity"] == "high" || a["severity"] == "critical")
+        .collect();
+    for a in &severe {
+        let rule = a["rule"].as_str().unwrap();
+        let who = a["identity"].as_str().unwrap_or_default();
+        assert!(
+            stories.iter().any(|(r, w)| *r == rule && who.contains(w)),
+            "a high-severity alert from routine behaviour: {a:#}"
+        );
+    }
+    for (rule, _) in stories {
+        assert!(
+            severe.iter().any(|a| a["rule"] == rule),
+            "story {rule} did not fire"
+        );
+    }
+
+    // The default floor hides the low-severity flood; `--all` shows it.
+    let shown: Vec<serde_json::Value> = serde_json::from_str(&run(&["--format", "json"])).unwrap();
+    assert!(shown.iter().all(|a| a["severity"] != "low"));
+    assert!(all.len() > shown.len(), "{} vs {}", all.len(), shown.len());
+
+    // The listing: one header per rule, one line per identity and day, a footer with what the
+    // floor left out — far fewer lines than alerts.
+    let text = run(&[]);
+    let lines = text.lines().count();
+    assert!(lines < 80, "{lines} lines:\n{text}");
+    let footer = text.lines().last().unwrap();
+    assert!(
+        footer.contains(&format!("{} alerts", shown.len()))
+            && footer.contains("below medium not shown"),
+        "{footer}"
+    );
+    for (rule, _) in stories {
+        assert!(text.contains(&format!(" {rule} — ")), "{rule}:\n{text}");
+    }
+
+    // The summary: one line per rule, with counts and the top identities.
+    let summary = run(&["--summary"]);
+    assert!(summary.starts_with("severity"), "{summary}");
+    let brute = summary
+        .lines()
+        .find(|l| l.contains(" brute_force "))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(brute.contains("95.165.10.66 (1)"), "{brute}");
+}
+
+/// `--state` records an alert only once it was printed: when stdout fails (a full disk), the
+/// run fails and the next run still reports everything.
+#[test]
+fn state_records_alerts_only_after_they_were_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    auditlake(&[
+        "demo",
+        "--lake",
+        lake,
+        "--days",
+        "13",
+        "--events-per-day",
+        "300",
+        "--seed",
+        "5",
+        "--start",
+        "2024-05-01",
+    ]);
+    let state = dir.path().join("state.json");
+    let state = state.to_str().unwrap();
+    let args = [
+        "alerts", "--lake", lake, "--tenant", "acme", "--days", "100000", "--format", "ndjson",
+        "--state", state,
+    ];
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(args)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a failed print must fail the run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("write") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let first = auditlake(&args);
+    assert!(
+        first.lines().count() >= 7,
+        "nothing was printed before, so everything is new:\n{first}"
+    );
+    assert_eq!(auditlake(&args), "", "printed once, recorded");
+}

@@ -9,6 +9,7 @@ mod catalog;
 mod common;
 mod compaction;
 mod consume;
+mod demo;
 mod differential;
 mod flight;
 mod fusion;

@@ -112,9 +112,18 @@ async fn interactive_shell_in_tmux() {
     let t = Tmux::start(&cmd, &env);
     t.wait_for("the prompt", |s| s.contains("auditlake[acme]>"));
 
-    // A multi-line query: the first line alone does not run.
-    t.text("SELECT identity_user, identity_client_ip");
+    // Before any FROM is typed, Tab completes a column of every view.
+    t.text("SELECT identity_user, identity_cli");
+    t.keys(&["Tab"]);
+    t.wait_for("column completion without FROM", |s| {
+        s.contains("auditlake[acme]> SELECT identity_user, identity_client_ip")
+    });
+    // A multi-line query: the first line alone does not run, and the shell says it waits for
+    // more under a continuation prompt.
     t.keys(&["Enter"]);
+    t.wait_for("the continuation prompt", |s| {
+        s.contains("auditlake[acme]->")
+    });
     t.text("FROM cert_create WHERE identity_user = 'bob' ORDER BY 2;");
     t.keys(&["Enter"]);
     let s = t.wait_for("bob's rows", |s| s.contains("(2 rows)"));
@@ -148,9 +157,18 @@ async fn interactive_shell_in_tmux() {
     std::thread::sleep(Duration::from_millis(1500));
     t.keys(&["C-c"]);
     t.wait_for("cancellation", |s| s.contains("query cancelled"));
+    // Ctrl-C in a half-typed statement drops it: the next line starts afresh.
+    t.text("SELECT 1 +");
+    t.keys(&["Enter"]);
+    t.wait_for("a second continuation prompt", |s| {
+        s.matches("auditlake[acme]->").count() >= 2
+    });
+    t.keys(&["C-c"]);
     t.text("SELECT 40 + 2 AS answer;");
     t.keys(&["Enter"]);
-    t.wait_for("the shell to answer after Ctrl-C", |s| s.contains("42"));
+    t.wait_for("the shell to answer after Ctrl-C", |s| {
+        s.lines().any(|l| l.trim() == "42")
+    });
     t.keys(&["C-d"]);
     drop(t);
 

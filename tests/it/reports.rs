@@ -517,6 +517,51 @@ async fn html_report_renders_in_headless_chromium() {
         "charts in the parsed DOM"
     );
     assert_eq!(dom_text.matches("<section id=").count(), 9);
+    // Each section with rows leads with its per-user totals (largest first), draws its top
+    // users in distinct colours, and keeps the full table folded (a closed <details>).
+    let totals = dom_text.matches(r#"<table class="totals">"#).count();
+    assert!(
+        totals >= charts,
+        "{totals} totals tables for {charts} charts"
+    );
+    assert_eq!(
+        dom_text.matches("<details>").count(),
+        9 - dom_text.matches("No rows").count(),
+        "every section with rows folds its table"
+    );
+    assert!(!dom_text.contains("<details open"));
+    let legend = regex::Regex::new(r#"<ul class="legend">(.*?)</ul>"#).unwrap();
+    let swatch = regex::Regex::new(r"background:\s*(#[0-9A-Fa-f]{6}|rgb\([^)]*\))").unwrap();
+    let mut legends = 0;
+    for l in legend.captures_iter(&dom_text) {
+        legends += 1;
+        let items: Vec<&str> = l[1].split("<li>").skip(1).collect();
+        let colours: Vec<String> = items
+            .iter()
+            .filter(|i| !i.contains(">others<"))
+            .filter_map(|i| swatch.captures(i).map(|c| c[1].to_lowercase()))
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> = colours.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            colours.len(),
+            "repeated colours: {colours:?}"
+        );
+        assert!(colours.len() <= auditlake::analysis::html::TOP_USERS);
+    }
+    assert_eq!(legends, charts);
+    let total = regex::Regex::new(r#"<td class="total">([0-9.]+)</td>"#).unwrap();
+    for t in regex::Regex::new(r#"<table class="totals">(.*?)</table>"#)
+        .unwrap()
+        .captures_iter(&dom_text)
+    {
+        let top: Vec<f64> = t[1]
+            .split("<tr")
+            .filter(|r| !r.contains(r#"class="others""#))
+            .filter_map(|r| total.captures(r).map(|c| c[1].parse().unwrap()))
+            .collect();
+        assert!(top.windows(2).all(|w| w[0] >= w[1]), "not sorted: {top:?}");
+    }
     let shot_run = chromium(&[&format!("--screenshot={}", shot.display())]);
     for log in [&dom.stderr, &shot_run.stderr] {
         let log = String::from_utf8_lossy(log);

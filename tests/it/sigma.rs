@@ -39,6 +39,7 @@ async fn auditlake_matches(lake: &Lake) -> BTreeMap<String, Vec<String>> {
     let opts = AlertOptions {
         only: None,
         dedup_window_secs: -1,
+        ..Default::default()
     };
     let found = alerts::run_detections(&engine, &set.detections(), &opts)
         .await

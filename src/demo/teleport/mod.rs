@@ -100,14 +100,10 @@ impl Render {
 
     pub(in crate::demo) fn tp_login(&mut self, e: &mut Ev) -> &'static str {
         match &e.who {
-            Who::B(b) if b.def.name == "ansible" => {
-                if e.r.chance(0.6) {
-                    "root"
-                } else {
-                    "ansible"
-                }
-            }
-            Who::P(p) if p.admin && e.r.chance(0.12) => "root",
+            // Automation logs in as its own user and escalates with sudo.
+            Who::B(b) if b.def.name == "ansible" => "ansible",
+            // Admins rarely log in as root (the report's root-session query still finds some).
+            Who::P(p) if p.admin && e.r.chance(0.04) => "root",
             Who::P(p) if e.r.chance(0.3) => p.login,
             _ => e.r.one(&["ubuntu", "ec2-user", "ubuntu", "deploy"]),
         }

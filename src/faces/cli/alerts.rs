@@ -1,12 +1,14 @@
-//! `auditlake alerts`: the detections of `sql/detections/` over a window or a replayed period.
+//! `auditlake alerts`: the detections of `sql/detections/` over a window or a replayed period,
+//! printed grouped (or as a per-rule summary, or as JSON), above a severity floor.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 
 use super::args::{EngineArgs, EngineKind, LakeArgs, Resolved, ScopeArgs};
-use crate::analysis::alerts::{self, AlertOptions};
+use crate::analysis::alerts::{self, AlertOptions, AlertState, Severity};
 use crate::error::{Error, Result};
 
 /// Alert output.
@@ -38,9 +40,21 @@ pub struct Args {
     /// Last day of the period, inclusive.
     #[arg(long)]
     pub until: Option<chrono::NaiveDate>,
+    /// `table`: grouped per rule, identity and day; `json`/`ndjson`: one object per alert.
     #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
     pub format: AlertFormat,
-    /// Remember reported alerts in this file; later runs print only new ones.
+    /// Per rule: alerts, events, identities and the top identities (instead of the listing).
+    #[arg(long)]
+    pub summary: bool,
+    /// Leave out alerts less severe than this (critical, high, medium, low); not applied to
+    /// the rule of `--only`.
+    #[arg(long, default_value_t = alerts::DEFAULT_MIN_SEVERITY)]
+    pub min_severity: Severity,
+    /// Every alert, whatever its severity (`--min-severity low`).
+    #[arg(long, conflicts_with = "min_severity")]
+    pub all: bool,
+    /// Remember reported alerts in this file; later runs print only new ones. An alert is
+    /// recorded only after it was printed (`--summary` records nothing).
     #[arg(long)]
     pub state: Option<PathBuf>,
     /// Matches of one rule and identity within this many seconds fold into one alert.
@@ -77,6 +91,7 @@ pub async fn run(mut a: Args) -> Result<ExitCode> {
     let opts = AlertOptions {
         only: a.only,
         dedup_window_secs: a.dedup_window_secs,
+        min_severity: if a.all { Severity::Low } else { a.min_severity },
     };
     let (since, until) = (a.since, a.until);
     let r = Resolved::new(&a.lake, &a.scope, &a.engine, |o| {
@@ -84,24 +99,48 @@ pub async fn run(mut a: Args) -> Result<ExitCode> {
         o.until = until;
     })
     .await?;
-    let mut found = alerts::run_detections(r.runner.as_ref(), &detections, &opts).await?;
-    if let Some(st) = &a.state {
-        found = alerts::only_new(found, st)?;
+    let mut found = alerts::run_filtered(r.runner.as_ref(), &detections, &opts).await?;
+    let mut state = match &a.state {
+        Some(p) if !a.summary => Some(AlertState::load(p)?),
+        _ => None,
+    };
+    if let Some(st) = &state {
+        found.alerts = st.unseen(found.alerts);
     }
-    match a.format {
-        AlertFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&found).map_err(|e| Error::json("the alerts", e))?
-        ),
-        AlertFormat::Ndjson => {
-            for x in &found {
-                println!(
-                    "{}",
-                    serde_json::to_string(x).map_err(|e| Error::json("an alert", e))?
-                );
-            }
-        }
-        AlertFormat::Table => print!("{}", alerts::render_text(&found)),
+    let text = match (a.format, a.summary) {
+        (AlertFormat::Table, true) => alerts::render_summary(&found),
+        (AlertFormat::Json, true) => json_line(&alerts::summarize(&found.alerts), true)?,
+        (AlertFormat::Ndjson, true) => alerts::summarize(&found.alerts)
+            .iter()
+            .map(|x| json_line(x, false))
+            .collect::<Result<String>>()?,
+        (AlertFormat::Json, false) => json_line(&found.alerts, true)?,
+        (AlertFormat::Ndjson, false) => found
+            .alerts
+            .iter()
+            .map(|x| json_line(x, false))
+            .collect::<Result<String>>()?,
+        (AlertFormat::Table, false) => alerts::render_text(&found),
+    };
+    // Printed and flushed first: only then are the alerts recorded as seen, so an alert that
+    // never reached the reader (a full disk, a closed pipe) is reported again next time.
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io("write", "<stdout>", e))?;
+    if let Some(st) = &mut state {
+        st.record(&found.alerts)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON document and a newline (pretty for `json`, compact for `ndjson`).
+fn json_line<T: serde::Serialize>(v: &T, pretty: bool) -> Result<String> {
+    let text = if pretty {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    }
+    .map_err(|e| Error::json("the alerts", e))?;
+    Ok(text + "\n")
 }

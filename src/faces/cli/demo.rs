@@ -164,22 +164,99 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         spec.days,
         spec.start
     );
-    println!("Try:");
-    println!(
-        "  auditlake query --lake {} --tenant acme \\",
-        args.lake.lake
-    );
-    println!(
-        "    \"SELECT event_date, count(*) AS count, user FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date\""
-    );
-    println!(
-        "  auditlake query --lake {} --format tctl \\",
-        args.lake.lake
-    );
-    println!("    'select event_time,identity_user from cert_create order by event_date limit 1'");
-    println!(
-        "  auditlake query --lake {} \"SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC\"",
-        args.lake.lake
-    );
+    print!("{}", tour(&args.lake.lake, &spec));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tour printed after the demo: every line runs as printed (from the checkout, through
+/// `cargo run`; an installed binary prints its own name instead), and it visits each face: the
+/// shell, a one-shot query, the HTML report, the alerts, and the Flight SQL server.
+pub fn tour(lake: &str, spec: &DemoSpec) -> String {
+    let via_cargo = std::env::var_os("CARGO").is_some();
+    let bin = if via_cargo {
+        "cargo run -q --".to_string()
+    } else {
+        shell_quote(
+            &std::env::args()
+                .next()
+                .unwrap_or_else(|| "auditlake".into()),
+        )
+    };
+    let lake = shell_quote(lake);
+    // Reports and alerts look back 30 days from today by default: a month generated further
+    // in the past needs a wider window to be seen.
+    let age = (Utc::now().date_naive() - spec.start).num_days() + 1;
+    let window = super::report::DEFAULT_REPORT_DAYS.min(super::alerts::DEFAULT_ALERT_DAYS);
+    let days = if age > i64::from(window) {
+        format!(" --days {age}")
+    } else {
+        String::new()
+    };
+    let scope = format!("--lake {lake} --tenant acme{days}");
+    let mut s = String::from("\nTry it");
+    if via_cargo {
+        s.push_str(" (`cargo install --path .` puts `auditlake` on your PATH; then type `auditlake` for `cargo run -q --`)");
+    }
+    s.push_str(":\n");
+    let mut step = |comment: &str, cmds: &[String]| {
+        s.push_str(&format!("  # {comment}\n"));
+        for c in cmds {
+            s.push_str(&format!("  {bin} {c}\n"));
+        }
+    };
+    step(
+        "The interactive shell: \\d lists the views, \\? the commands, Tab completes, \\q quits.",
+        &[format!("sql {scope}")],
+    );
+    step(
+        "A one-shot query: who logged in as root, per day.",
+        &[format!(
+            "query {scope} \"SELECT event_date, user, count(*) AS sessions FROM session_start WHERE login = 'root' GROUP BY 1, 2 ORDER BY 1, 2\""
+        )],
+    );
+    step(
+        "The Privileged Access Report as one self-contained page (open report.html in a browser).",
+        &[format!("report {scope} --format html --out report.html")],
+    );
+    step(
+        "What the detections found: a summary per rule, then the alerts grouped by identity and day.",
+        &[
+            format!("alerts {scope} --summary"),
+            format!("alerts {scope}"),
+        ],
+    );
+    step(
+        "Arrow Flight SQL for Grafana, DBeaver or ADBC: a token (printed once), then the server (Ctrl-C stops it).",
+        &[
+            "token add analyst --tenant acme --tokens tokens.yaml".to_string(),
+            format!("serve --lake {lake} --tokens tokens.yaml"),
+        ],
+    );
+    s
+}
+
+/// `s` as one POSIX shell word: bare when it is plainly safe, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_quote("./auditlake-lake"), "./auditlake-lake");
+        assert_eq!(shell_quote("s3://b/data/"), "s3://b/data/");
+        assert_eq!(shell_quote("my lake"), "'my lake'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -145,16 +145,20 @@ impl Completions {
         let lw = word.to_lowercase();
         let upper = word.chars().next().is_some_and(|c| c.is_uppercase());
         let mut out: Vec<String> = Vec::new();
-        // Columns of the views the statement names come first: that is what one types most.
+        // Columns of the views the statement names come first (that is what one types most),
+        // then those of every other view: before the FROM is typed, `SELECT identity_cli` ⇥
+        // still finds `identity_client_ip` (as DuckDB's shell does).
         let statement = format!("{before}\n{line}").to_lowercase();
         let named: HashSet<&str> = statement
             .split(|c: char| !is_word_char(c))
             .filter(|w| self.columns.contains_key(*w))
             .collect();
-        for (t, cols) in &self.columns {
-            if named.contains(t.as_str()) {
-                out.extend(cols.iter().filter(|c| c.starts_with(&lw)).cloned());
-            }
+        let (first, rest): (Vec<_>, Vec<_>) = self
+            .columns
+            .iter()
+            .partition(|(t, _)| named.contains(t.as_str()));
+        for (_, cols) in first.into_iter().chain(rest) {
+            out.extend(cols.iter().filter(|c| c.starts_with(&lw)).cloned());
         }
         out.extend(self.tables.iter().filter(|t| t.starts_with(&lw)).cloned());
         out.extend(
@@ -226,6 +230,28 @@ mod tests {
         );
         assert!(c.complete("\\fo", 3).1.contains(&"\\format".to_string()));
         assert_eq!(c.complete("SEL", 3).1, vec!["SELECT".to_string()]);
+    }
+
+    #[test]
+    fn without_a_from_every_view_s_columns_complete() {
+        let c = sample();
+        assert_eq!(
+            c.complete("SELECT identity_cli", 19).1,
+            vec!["identity_client_ip".to_string()]
+        );
+        // Named views rank first; the others follow.
+        let (_, v) = c.complete("SELECT l FROM session_start", 8);
+        assert_eq!(v.first().map(String::as_str), Some("login"));
+        let (_, v) = c.complete_in("SELECT i", "FROM cert_create WHERE l", 24);
+        assert_eq!(v.first().map(String::as_str), Some("login"));
+        // A column of a view named on an earlier line ranks first on a later one.
+        let mut c = sample();
+        c.columns
+            .insert("session_start".into(), vec!["login".into(), "lz".into()]);
+        c.columns.insert("cert_create".into(), vec!["la".into()]);
+        let (_, v) = c.complete_in("SELECT * FROM session_start", "WHERE l", 7);
+        assert_eq!(v[..2], ["login".to_string(), "lz".into()]);
+        assert_eq!(v[2], "la");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
 use super::complete::Completions;
@@ -21,7 +21,9 @@ use super::session::{Flow, Session};
 use crate::error::{Error, Result};
 use crate::query::cells::escape_control;
 
-/// The interactive loop.
+/// The interactive loop. A statement may span lines: until it ends with `;` each further line
+/// is read under a continuation prompt (`auditlake[acme]-> `, as psql shows `->`), so a
+/// half-typed statement never looks like a hung shell; Ctrl-C there drops what was typed.
 pub async fn run_interactive(mut session: Session) -> Result<()> {
     let config = rustyline::Config::builder()
         .auto_add_history(false)
@@ -31,6 +33,7 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
         .map_err(|e| Error::Other(format!("cannot start the line editor: {e}")))?;
     rl.set_helper(Some(ShellHelper {
         completions: session.completions.clone(),
+        before: String::new(),
     }));
     let history = history_path();
     if let Some(h) = &history {
@@ -40,31 +43,50 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
         "auditlake {} — SQL over the audit lake. \\? for help, \\q to quit.",
         env!("CARGO_PKG_VERSION")
     );
+    // The lines of a statement typed so far.
+    let mut pending = String::new();
     loop {
-        let prompt = format!(
-            "auditlake{}> ",
-            session
-                .base
-                .tenant
-                .as_deref()
-                .map(|t| format!("[{t}]"))
-                .unwrap_or_default()
-        );
+        let scope = session
+            .base
+            .tenant
+            .as_deref()
+            .map(|t| format!("[{t}]"))
+            .unwrap_or_default();
+        let prompt = if pending.is_empty() {
+            format!("auditlake{scope}> ")
+        } else {
+            format!("auditlake{scope}-> ")
+        };
+        if let Some(h) = rl.helper_mut() {
+            h.before.clone_from(&pending);
+        }
         let line = match rl.readline(&prompt) {
             Ok(l) => l,
-            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Interrupted) => {
+                pending.clear();
+                continue;
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(Error::Other(format!("line editor: {e}"))),
         };
-        if line.trim().is_empty() {
+        if pending.is_empty() && line.trim().is_empty() {
             continue;
         }
-        let _ = rl.add_history_entry(line.as_str());
+        if !pending.is_empty() {
+            pending.push('\n');
+        }
+        pending.push_str(&line);
+        if !is_complete(&pending) {
+            continue;
+        }
+        let input = std::mem::take(&mut pending);
+        // The whole statement is one history entry (rustyline keeps multi-line entries).
+        let _ = rl.add_history_entry(input.as_str());
         if let Some(h) = &history {
             // Saved after every entry so a crash or kill keeps it.
             let _ = rl.save_history(h);
         }
-        let items = match split_script(&line) {
+        let items = match split_script(&input) {
             Ok(i) => i,
             Err(e) => {
                 eprintln!("error: {}", escape_control(&e.to_string()));
@@ -148,9 +170,11 @@ pub(super) fn page(text: &str) -> Result<()> {
     }
 }
 
-/// The rustyline helper: completion from `Completions`, `;`-terminated multi-line input.
+/// The rustyline helper: completion from `Completions`, with the statement's earlier lines as
+/// context (a view named on line 1 ranks its columns first on line 2).
 pub struct ShellHelper {
     completions: Arc<RwLock<Completions>>,
+    before: String,
 }
 
 impl Completer for ShellHelper {
@@ -164,7 +188,7 @@ impl Completer for ShellHelper {
         let (start, cands) = self
             .completions
             .read()
-            .map(|c| c.complete(line, pos))
+            .map(|c| c.complete_in(&self.before, line, pos))
             .unwrap_or_default();
         Ok((
             start,
@@ -193,14 +217,8 @@ impl Highlighter for ShellHelper {
     }
 }
 
-impl Validator for ShellHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        if is_complete(ctx.input()) {
-            Ok(ValidationResult::Valid(None))
-        } else {
-            Ok(ValidationResult::Incomplete)
-        }
-    }
-}
+/// Every line is accepted as typed: the loop collects the lines of a statement itself, so it
+/// can show the continuation prompt.
+impl Validator for ShellHelper {}
 
 impl Helper for ShellHelper {}

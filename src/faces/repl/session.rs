@@ -275,8 +275,13 @@ impl Session {
                     only,
                     ..Default::default()
                 };
-                let alerts = crate::analysis::alerts::run_with(self.runner(), &opts).await?;
-                self.write_out(&crate::analysis::alerts::render_text(&alerts))?;
+                let run = crate::analysis::alerts::run_filtered(
+                    self.runner(),
+                    &crate::analysis::alerts::detections()?,
+                    &opts,
+                )
+                .await?;
+                self.write_out(&crate::analysis::alerts::render_text(&run))?;
             }
             MetaCommand::Reports => {
                 let r = crate::analysis::report::builtin();

@@ -96,11 +96,16 @@ pub(crate) fn open_input(input: &Input, count: Arc<AtomicU64>) -> Result<Box<dyn
         }
         Input::Stdin => Box::new(std::io::stdin()),
     };
+    gunzipping(raw, count).map_err(|e| Error::io("read", input.name(), e))
+}
+
+/// `raw`, gunzipped when its first bytes are gzip's magic (concatenated members too).
+fn gunzipping<R: Read + Send + 'static>(
+    raw: R,
+    count: Arc<AtomicU64>,
+) -> std::io::Result<Box<dyn BufRead + Send>> {
     let mut buf = BufReader::with_capacity(1 << 20, Counting { inner: raw, count });
-    let head = buf
-        .fill_buf()
-        .map_err(|e| Error::io("read", input.name(), e))?;
-    if head.starts_with(&[0x1f, 0x8b]) {
+    if buf.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(
             1 << 20,
             flate2::read::MultiGzDecoder::new(buf),
@@ -108,6 +113,42 @@ pub(crate) fn open_input(input: &Input, count: Arc<AtomicU64>) -> Result<Box<dyn
     } else {
         Ok(Box::new(buf))
     }
+}
+
+/// Where the reader puts what it read: chunks of lines (or one whole document) and the
+/// line-level rejects it finds itself. Either returns false once nobody is listening.
+pub trait ReadSink {
+    fn chunk(&mut self, chunk: Chunk) -> bool;
+    fn reject(&mut self, reject: Reject) -> bool;
+}
+
+impl ReadSink for &Feed {
+    fn chunk(&mut self, chunk: Chunk) -> bool {
+        self.chunks.send(chunk).is_ok()
+    }
+    fn reject(&mut self, reject: Reject) -> bool {
+        Feed::reject(self, reject)
+    }
+}
+
+/// Reads one in-memory input (gunzipped by magic bytes) by exactly the rules files and stdin
+/// are read by, into `out`. The fuzzer checks the splitting through this.
+pub fn read_bytes(bytes: Vec<u8>, name: &str, tenant: &str, limits: Limits, out: &mut dyn ReadSink) {
+    let count = Arc::new(AtomicU64::new(0));
+    let mut sink = LineSink {
+        out,
+        tenant: Arc::from(tenant),
+        input: Arc::from(name),
+        lines: Vec::with_capacity(CHUNK_LINES),
+        bytes: 0,
+        first_line: 1,
+        open: true,
+    };
+    match gunzipping(std::io::Cursor::new(bytes), count.clone()) {
+        Ok(mut r) => read_one(&mut *r, limits, &mut sink, &count, None),
+        Err(e) => sink.reject(1, format!("cannot read: {e}"), String::new()),
+    }
+    sink.send();
 }
 
 /// What one bounded line read found.
@@ -202,7 +243,7 @@ fn mib(n: usize) -> String {
 
 /// Streams one input's lines into chunks (and line-level rejects into the feed).
 struct LineSink<'a> {
-    feed: &'a Feed,
+    out: &'a mut dyn ReadSink,
     tenant: Arc<str>,
     input: Arc<str>,
     lines: Vec<String>,
@@ -236,7 +277,7 @@ impl LineSink<'_> {
             reason,
             record,
         };
-        if !self.feed.reject(r) {
+        if !self.out.reject(r) {
             self.open = false;
         }
     }
@@ -252,7 +293,7 @@ impl LineSink<'_> {
             lines: std::mem::take(&mut self.lines),
         };
         self.bytes = 0;
-        if self.feed.chunks.send(chunk).is_err() {
+        if !self.out.chunk(chunk) {
             self.open = false;
         }
     }
@@ -285,11 +326,12 @@ pub fn read_inputs(
 ) -> Result<u64> {
     let tenant: Arc<str> = Arc::from(tenant);
     let count = Arc::new(AtomicU64::new(0));
+    let mut out = feed;
     for input in inputs {
         let name: Arc<str> = Arc::from(input.name().as_str());
         let mut r = open_input(&input, count.clone())?;
         let mut sink = LineSink {
-            feed,
+            out: &mut out,
             tenant: tenant.clone(),
             input: name.clone(),
             lines: Vec::with_capacity(CHUNK_LINES),
@@ -414,7 +456,7 @@ fn read_one(
             first_line: first,
             lines: vec![text],
         };
-        if sink.feed.chunks.send(chunk).is_err() {
+        if !sink.out.chunk(chunk) {
             sink.open = false;
         }
         return;

@@ -110,6 +110,18 @@ impl Lake {
         }
     }
 
+    /// A lake held in this process's memory (`memory://`), empty until written: the fuzzer's
+    /// and tests' stand-in for a bucket, with the same layout and listing code as S3 and disk.
+    pub fn memory() -> Lake {
+        Lake {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            root: Path::default(),
+            // A constant that parses: `Url::parse` cannot fail on it.
+            store_url: Url::parse("memory://").unwrap_or_else(|_| unreachable!()),
+            display: "memory://".into(),
+        }
+    }
+
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }

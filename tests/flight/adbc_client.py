@@ -45,6 +45,16 @@ with connect(tok_a) as conn:
         for s in (c["catalog_db_schemas"] or [])
         for t in (s["db_schema_tables"] or [])
     )
+    # Table-type filters as other clients send them (Grafana's plugin asks for "BASE TABLE").
+    out["tables_by_type"] = {}
+    for types in (["BASE TABLE"], ["TABLE"], ["VIEW"], ["table", "view"], ["SYSTEM TABLE"]):
+        objs = conn.adbc_get_objects(depth="tables", table_types_filter=types).read_all().to_pylist()
+        out["tables_by_type"][",".join(types)] = sorted(
+            [t["table_name"], t["table_type"]]
+            for c in objs
+            for s in (c["catalog_db_schemas"] or [])
+            for t in (s["db_schema_tables"] or [])
+        )
     cur.execute("SELECT count(*) FROM events WHERE tenant_id = 'globex'")
     out["other_tenant_rows"] = cells(cur.fetch_arrow_table())
     out["write"] = error_of(lambda: cur.execute("CREATE TABLE x AS SELECT 1"))

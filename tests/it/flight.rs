@@ -262,6 +262,34 @@ async fn adbc_client_queries_with_tokens_and_tenants() {
             && tables.contains(&"session_start"),
         "{tables:?}"
     );
+    // Table types: "BASE TABLE" (Grafana) is TABLE, views are listed when asked for, and a
+    // type we have none of lists nothing.
+    let by_type = |k: &str| -> Vec<(String, String)> {
+        v["tables_by_type"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("{k}: {v}"))
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+            .collect()
+    };
+    let base = by_type("BASE TABLE");
+    assert!(
+        base.iter().any(|(n, _)| n == "events") && base.iter().all(|(_, t)| t == "BASE TABLE"),
+        "{base:?}"
+    );
+    assert!(!base.iter().any(|(n, _)| n == "cert_create"), "{base:?}");
+    let plain: Vec<String> = by_type("TABLE").into_iter().map(|p| p.0).collect();
+    let base_names: Vec<String> = base.iter().map(|p| p.0.clone()).collect();
+    assert_eq!(plain, base_names);
+    let views = by_type("VIEW");
+    assert!(
+        views.iter().any(|(n, _)| n == "cert_create")
+            && views.iter().all(|(n, t)| t == "VIEW" && n != "events"),
+        "{views:?}"
+    );
+    let both = by_type("table,view");
+    assert_eq!(both.len(), base.len() + views.len(), "{both:?}");
+    assert_eq!(by_type("SYSTEM TABLE"), vec![]);
     // Isolation and refusals.
     assert_eq!(v["other_tenant_rows"][0][0], "0", "{v}");
     assert_eq!(v["b_tenants"], serde_json::json!(["globex"]));

@@ -13,6 +13,7 @@ mod demo;
 mod differential;
 mod flight;
 mod fusion;
+mod fuzz;
 mod glue;
 mod hostile_flight;
 mod hostile_ingest;

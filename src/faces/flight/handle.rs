@@ -60,11 +60,19 @@ impl HandleCodec {
 
     pub fn encode(&self, h: &Handle) -> Result<Vec<u8>, Status> {
         let body = serde_json::to_vec(h).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(self.seal_raw(&body))
+    }
+
+    /// Signs arbitrary body bytes as a handle, exactly as `encode` signs a serialized one: what
+    /// only a holder of the key could send. The fuzzer uses it to reach the checks past the
+    /// signature (the JSON body, the tenant, the parameters' IPC) with bodies we never write.
+    #[doc(hidden)]
+    pub fn seal_raw(&self, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(MAGIC.len() + MAC_LEN + body.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&hmac_sha256(&self.key, &body));
-        out.extend_from_slice(&body);
-        Ok(out)
+        out.extend_from_slice(&hmac_sha256(&self.key, body));
+        out.extend_from_slice(body);
+        out
     }
 
     /// The handle, if these bytes are one we signed; nothing of the body is read before the
@@ -151,6 +159,52 @@ impl HandleCodec {
         }
         Ok(())
     }
+}
+
+/// Binding parameters: reads at most `max` bytes of a client's DoPut stream, keeps the first
+/// row of the first non-empty batch and returns it re-encoded as Arrow IPC (what a handle
+/// carries), or None for a stream with no rows. Everything after that row is never read.
+pub async fn bind_first_row<S>(data: S, max: usize) -> Result<Option<Vec<u8>>, Status>
+where
+    S: futures::Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static,
+{
+    use arrow_flight::decode::FlightRecordBatchStream;
+    use arrow_flight::error::FlightError;
+    use futures::StreamExt;
+    let data = super::limits::capped(data, max)
+        .map(|r| r.map_err(|s| FlightError::Tonic(Box::new(s))));
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+    let mut first = None;
+    while let Some(b) = batches.next().await {
+        let b = b.map_err(|e| match e {
+            FlightError::Tonic(s) => *s,
+            e => Status::invalid_argument(format!("parameters: {e}")),
+        })?;
+        if b.num_rows() > 0 {
+            first = Some(b);
+            break;
+        }
+    }
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    // One row is bound; the rest would only cost memory.
+    let first = first.slice(0, 1);
+    let mut buf = Vec::new();
+    {
+        let mut w =
+            datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &first.schema())
+                .map_err(|e| Status::internal(e.to_string()))?;
+        w.write(&first)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        w.finish().map_err(|e| Status::internal(e.to_string()))?;
+    }
+    if buf.len() > max {
+        return Err(Status::resource_exhausted(format!(
+            "parameters over the {max}-byte limit (--max-put-bytes)"
+        )));
+    }
+    Ok(Some(buf))
 }
 
 pub fn hex(b: &[u8]) -> String {

@@ -29,6 +29,7 @@ use tonic::{Request, Status};
 pub use auth::{
     AUTH_FAILED, Rule, TokenEntry, TokensFile, add_token, list_tokens, remove_token, sha256_hex,
 };
+pub use handle::{Handle, HandleCodec, bind_first_row};
 pub use limits::{
     DEFAULT_MAX_PUT_BYTES, DEFAULT_MAX_QUERIES, DEFAULT_MAX_QUERIES_PER_TOKEN,
     DEFAULT_MAX_STATEMENT_BYTES, FlightLimits,

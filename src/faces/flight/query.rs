@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
     ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
@@ -12,17 +10,14 @@ use arrow_flight::sql::{
     ProstMessageExt, TicketStatementQuery,
 };
 use arrow_flight::{FlightDescriptor, FlightInfo, IpcMessage, SchemaAsIpc};
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::common::ParamValues;
-use futures::StreamExt;
 use prost::Message;
 use tonic::{Request, Status};
 
 use super::auth::TokenEntry;
 use super::handle::{Handle, hex};
-use super::limits::capped;
 use super::stream::{DoGetStream, QueryLog, flight_info};
 use super::{AuditFlight, status};
 use crate::query::engine::Engine;
@@ -167,41 +162,9 @@ impl AuditFlight {
         let mut handle = self
             .codec
             .decode_for(&query.prepared_statement_handle, &tok.tenant)?;
-        let max = self.limits.max_put_bytes;
-        let data = capped(request.into_inner(), max)
-            .map(|r| r.map_err(|s| FlightError::Tonic(Box::new(s))));
-        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
-        let mut first: Option<RecordBatch> = None;
-        while let Some(b) = batches.next().await {
-            let b = b.map_err(|e| match e {
-                FlightError::Tonic(s) => *s,
-                e => Status::invalid_argument(format!("parameters: {e}")),
-            })?;
-            if b.num_rows() > 0 {
-                first = Some(b);
-                break;
-            }
-        }
-        if let Some(first) = first {
-            // One row is bound; the rest would only cost memory.
-            let first = first.slice(0, 1);
-            let mut buf = Vec::new();
-            {
-                let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(
-                    &mut buf,
-                    &first.schema(),
-                )
-                .map_err(|e| Status::internal(e.to_string()))?;
-                w.write(&first)
-                    .map_err(|e| Status::internal(e.to_string()))?;
-                w.finish().map_err(|e| Status::internal(e.to_string()))?;
-            }
-            if buf.len() > max {
-                return Err(Status::resource_exhausted(format!(
-                    "parameters over the {max}-byte limit (--max-put-bytes)"
-                )));
-            }
-            handle.params_ipc_hex = Some(hex(&buf));
+        let data = request.into_inner();
+        if let Some(ipc) = super::handle::bind_first_row(data, self.limits.max_put_bytes).await? {
+            handle.params_ipc_hex = Some(hex(&ipc));
         }
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(self.codec.encode(&handle)?.into()),

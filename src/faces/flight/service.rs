@@ -228,9 +228,15 @@ impl FlightSqlService for AuditFlight {
     ) -> Resp<DoGet> {
         guard("tables", async {
             let engine = self.metadata_engine(&request).await?;
+            let mut query = query;
+            // The builder filters types by exact match; we filter here instead, so that the
+            // spellings other clients use ("BASE TABLE", lower case) find the same tables.
+            let kinds = TableKinds::asked(&std::mem::take(&mut query.table_types));
             let mut b = query.into_builder();
             for t in engine.tables().await.map_err(|e| status(&e))? {
-                let kind = if t.is_view { "VIEW" } else { "TABLE" };
+                let Some(kind) = kinds.spelling(t.is_view) else {
+                    continue;
+                };
                 b.append("auditlake", "public", &t.name, kind, t.schema.as_ref())
                     .map_err(Status::from)?;
             }
@@ -312,6 +318,55 @@ impl FlightSqlService for AuditFlight {
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
+/// The table types a `GetTables` client asked for, each reported back in the client's word
+/// (upper case, single spaces), so a client that checks the type of what it gets sees its own.
+/// `TABLE`, `BASE TABLE` (information_schema's word, which Grafana's Flight SQL plugin sends)
+/// and any case of them mean our tables; `VIEW` our views; no type at all means both. Any other
+/// type (`SYSTEM TABLE`, …) matches nothing, as there is none.
+#[derive(Debug, Default, PartialEq)]
+struct TableKinds {
+    all: bool,
+    table: Option<String>,
+    view: Option<String>,
+}
+
+impl TableKinds {
+    fn asked(types: &[String]) -> Self {
+        let mut k = TableKinds {
+            all: types.is_empty(),
+            ..Default::default()
+        };
+        for t in types {
+            let canon = t.trim().to_ascii_uppercase();
+            let canon = canon.split_whitespace().collect::<Vec<_>>().join(" ");
+            match canon.as_str() {
+                "TABLE" | "BASE TABLE" => {
+                    k.table.get_or_insert(canon);
+                }
+                "VIEW" => {
+                    k.view.get_or_insert(canon);
+                }
+                _ => {}
+            }
+        }
+        k
+    }
+
+    /// The type to report for one table or view, or `None` when the client did not ask for it.
+    fn spelling(&self, is_view: bool) -> Option<&str> {
+        let (asked, canon) = if is_view {
+            (&self.view, "VIEW")
+        } else {
+            (&self.table, "TABLE")
+        };
+        match asked {
+            Some(s) => Some(s.as_str()),
+            None if self.all => Some(canon),
+            None => None,
+        }
+    }
+}
+
 fn table_types_schema() -> Schema {
     Schema::new(vec![Field::new("table_type", DataType::Utf8, false)])
 }
@@ -361,4 +416,37 @@ fn xdbc_info() -> Result<XdbcTypeInfoData, Status> {
     }
     b.build()
         .map_err(|e| Status::internal(format!("xdbc info: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TableKinds;
+
+    fn kinds(t: &[&str]) -> TableKinds {
+        TableKinds::asked(&t.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn table_types_in_other_clients_spellings() {
+        let all = kinds(&[]);
+        assert_eq!(
+            (all.spelling(false), all.spelling(true)),
+            (Some("TABLE"), Some("VIEW"))
+        );
+        // Grafana's word: tables only, reported in the spelling asked for.
+        let base = kinds(&["BASE TABLE"]);
+        assert_eq!(
+            (base.spelling(false), base.spelling(true)),
+            (Some("BASE TABLE"), None)
+        );
+        let lower = kinds(&["  base   table ", "view"]);
+        assert_eq!(
+            (lower.spelling(false), lower.spelling(true)),
+            (Some("BASE TABLE"), Some("VIEW"))
+        );
+        let views = kinds(&["VIEW"]);
+        assert_eq!((views.spelling(false), views.spelling(true)), (None, Some("VIEW")));
+        let none = kinds(&["SYSTEM TABLE"]);
+        assert_eq!((none.spelling(false), none.spelling(true)), (None, None));
+    }
 }

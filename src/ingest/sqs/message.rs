@@ -72,6 +72,15 @@ impl Payloads {
         }
     }
 
+    /// Serves one bucket that CloudTrail notifications name from `store` instead of S3 (the
+    /// fuzzer hands the payload bytes over this way; a deployment never needs it).
+    pub fn with_bucket(self, name: &str, store: Arc<dyn ObjectStore>) -> Self {
+        if let Ok(mut map) = self.buckets.lock() {
+            map.insert(name.to_string(), store);
+        }
+        self
+    }
+
     fn bucket(&self, name: &str) -> Result<Arc<dyn ObjectStore>, String> {
         let mut map = self
             .buckets

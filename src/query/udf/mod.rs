@@ -79,6 +79,25 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
     Ok(())
 }
 
+/// Evaluates one of this module's scalar functions on arrays the way DataFusion does once a
+/// call is planned: the function's own coercion, a cast of each argument to the coerced type,
+/// then its evaluation. The fuzzer drives the functions through this without paying for a
+/// plan per input; SQL always goes through the planner.
+pub fn invoke(name: &str, args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    let Some(f) = scalar_functions().into_iter().find(|f| f.name == name) else {
+        return plan_err!("no Trino function named {name}");
+    };
+    let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+    let want = (f.coerce)(&types)?;
+    (f.ret)(&want)?;
+    let cast = args
+        .iter()
+        .zip(&want)
+        .map(|(a, t)| datafusion::arrow::compute::cast(a, t))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    (f.eval)(&cast, rows)
+}
+
 /// Names of the functions this module adds (for completion and `\functions`).
 pub fn function_names() -> Vec<String> {
     let mut v: Vec<String> = scalar_functions()

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 #! Side-by-side: auditlake ingest vs DuckDB converting the same NDJSON of Teleport events to
 #! partitioned Snappy Parquet, both with 2 threads, on this machine. Prints wall time, events/s
-#! and peak RSS for each, and their ratio. Usage: benches/compare_ingest.sh [EVENTS] (default 1000000)
+#! and peak RSS for each, and their ratio.
+#! Usage: benches/compare_ingest.sh [EVENTS] [ORDER]   (default 1000000, both)
+#! ORDER: `time` (the generator's time-ordered stream), `shuffled` (the same events in arbitrary
+#! order across the 30 days, as an export of several sources or a backfill is), or `both`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"
+order="${2:-both}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake-target}"
 py="$(bash scripts/python-env.sh)"
 cargo build --profile bench --bin auditlake >&2
@@ -16,6 +20,8 @@ days=30
 "$bin" demo --teleport-only --seed 1 --start 2024-05-01 --days "$days" --events-per-day $(( n / days )) --out "$work/events.ndjson" >&2
 n=$(wc -l < "$work/events.ndjson")
 ls -l "$work/events.ndjson" >&2
+# A fixed random source: the same arbitrary order on every run.
+shuf --random-source=<(yes) "$work/events.ndjson" > "$work/shuffled.ndjson"
 
 measure() { # label, command...
   local label="$1"; shift
@@ -24,7 +30,11 @@ measure() { # label, command...
   echo "$label $secs $kb"
 }
 
-a=$(measure auditlake "$bin" ingest --lake "$work/lake" --tenant bench --geoip fixtures/geoip/auditlake-test-city.mmdb "$work/events.ndjson" || true)
+case "$order" in both) orders="time shuffled" ;; *) orders="$order" ;; esac
+for o in $orders; do
+input="$work/events.ndjson"
+[ "$o" = shuffled ] && input="$work/shuffled.ndjson"
+a=$(measure auditlake "$bin" ingest --lake "$work/lake-$o" --tenant bench --geoip fixtures/geoip/auditlake-test-city.mmdb "$input" || true)
 cat > "$work/duck.py" <<PY
 import duckdb, sys
 con = duckdb.connect()
@@ -33,7 +43,7 @@ con.execute("SET threads = 2")
 # (event_type, event_time) inside each partition file.
 con.execute("""
 COPY (
-  WITH j AS (SELECT json FROM read_json_objects('$work/events.ndjson'))
+  WITH j AS (SELECT json FROM read_json_objects('$input'))
   SELECT 'teleport' AS event_source,
          coalesce(json_extract_string(json, '\$.user'), json_extract_string(json, '\$.identity.user'), json_extract_string(json, '\$.bot_name')) AS identity,
          CASE WHEN json_extract(json, '\$.user_kind')::INT = 2 THEN 'bot' ELSE 'user' END AS identity_kind,
@@ -60,12 +70,13 @@ COPY (
          CAST(CAST(json_extract_string(json, '\$.time') AS TIMESTAMPTZ) AS DATE) AS event_date
   FROM j
   ORDER BY event_type, event_time
-) TO '$work/duck' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (tenant_id, event_date))
+) TO '$work/duck-$o' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (tenant_id, event_date))
 """)
 PY
 b=$(measure duckdb "$py" "$work/duck.py")
-echo "events: $n"
+echo "== order: $o, events: $n"
 echo "$a" | awk -v n="$n" '{printf "auditlake: %6.2f s  %9.0f events/s  peak RSS %5.0f MiB\n", $2, n/$2, $3/1024}'
 echo "$b" | awk -v n="$n" '{printf "duckdb:    %6.2f s  %9.0f events/s  peak RSS %5.0f MiB\n", $2, n/$2, $3/1024}'
 ta=$(echo "$a" | awk '{print $2}'); tb=$(echo "$b" | awk '{print $2}')
 echo "speed ratio (duckdb time / auditlake time): $(awk -v a="$ta" -v b="$tb" 'BEGIN{printf "%.2f", b/a}')"
+done

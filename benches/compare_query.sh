@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 #! Builds a lake of N demo Teleport events (default 1 M) and runs benches/compare_query.py.
+#! Usage: benches/compare_query.sh [EVENTS] [ORDER]; ORDER `shuffled` (default: the events in
+#! arbitrary order across the 30 days, ingested as they come, no compaction) or `time`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"
+order="${2:-shuffled}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake-target}"
 py="$(bash scripts/python-env.sh)"
 cargo build --profile bench --bin auditlake >&2
@@ -11,6 +14,11 @@ bin="$CARGO_TARGET_DIR/release/auditlake"
 work="${AUDITLAKE_BENCH_DIR:-$(mktemp -d)}"
 if [ ! -d "$work/lake/data" ]; then
   "$bin" demo --teleport-only --seed 1 --start 2024-05-01 --days 30 --events-per-day $(( n / 30 )) --out "$work/events.ndjson" >&2
-  "$bin" ingest --lake "$work/lake" --tenant bench "$work/events.ndjson" >&2
+  input="$work/events.ndjson"
+  if [ "$order" = shuffled ]; then
+    shuf --random-source=<(yes) "$work/events.ndjson" > "$work/shuffled.ndjson"
+    input="$work/shuffled.ndjson"
+  fi
+  "$bin" ingest --lake "$work/lake" --tenant bench "$input" >&2
 fi
 "$py" benches/compare_query.py "$bin" "$work/lake" bench

@@ -122,8 +122,15 @@ fn check_row(row: &Row, window: &TimeWindow, raw: &str) {
         row.event_source
     );
     assert!(!row.uid.is_empty(), "empty uid");
-    assert!(!row.event_type.is_empty() || raw.contains("\"\""), "empty event_type");
-    assert_eq!(row.event_data, raw.trim(), "event_data is not the record's own text");
+    assert!(
+        !row.event_type.is_empty() || raw.contains("\"\""),
+        "empty event_type"
+    );
+    assert_eq!(
+        row.event_data,
+        raw.trim(),
+        "event_data is not the record's own text"
+    );
     // The row must be writable: the builder takes every decoded value.
     let mut b = RowBatchBuilder::with_capacity(1);
     b.push(row);
@@ -235,10 +242,16 @@ pub fn decode(data: &[u8]) {
     };
     let opts = DecodeOptions { forced, window };
     let results = source::decode_elements(text, &opts);
-    assert!(!results.is_empty(), "an input decodes to at least one result");
+    assert!(
+        !results.is_empty(),
+        "an input decodes to at least one result"
+    );
     let mut last_end = 0usize;
     for (r, raw) in &results {
-        assert!(is_slice_of(raw, text), "a record's text is not a slice of the input");
+        assert!(
+            is_slice_of(raw, text),
+            "a record's text is not a slice of the input"
+        );
         // Records come in input order and never overlap (unless the whole text is the one
         // record a reject shows).
         let start = raw.as_ptr() as usize - text.as_ptr() as usize;
@@ -328,7 +341,10 @@ pub fn split(data: &[u8]) {
             continue;
         }
         for (i, l) in c.lines.iter().enumerate() {
-            assert!(!l.trim().is_empty(), "a blank line was passed on as a record");
+            assert!(
+                !l.trim().is_empty(),
+                "a blank line was passed on as a record"
+            );
             assert!(
                 l.len() <= line_limit.max(doc_limit),
                 "a line of {} bytes passed the limits",
@@ -342,7 +358,11 @@ pub fn split(data: &[u8]) {
         // A reject keeps the line's head (over-long) or the line itself, lossily decoded
         // (an invalid byte becomes the 3-byte U+FFFD).
         let keep = line_limit.max(doc_limit) * 3 + 1024;
-        assert!(r.record.len() <= keep, "a reject keeps {} bytes", r.record.len());
+        assert!(
+            r.record.len() <= keep,
+            "a reject keeps {} bytes",
+            r.record.len()
+        );
         seen.push((r.line, 0));
     }
     let mut lines: Vec<u64> = seen.iter().map(|s| s.0).collect();
@@ -357,14 +377,17 @@ pub fn split(data: &[u8]) {
         let Ok(all) = std::str::from_utf8(body) else {
             return;
         };
-        let non_blank: Vec<&str> = all.split_inclusive('\n').filter(|l| !l.trim().is_empty()).collect();
+        let non_blank: Vec<&str> = all
+            .split_inclusive('\n')
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         match doc {
             Some((first, text)) => {
-                let from: String = all
-                    .split_inclusive('\n')
-                    .skip(first as usize - 1)
-                    .collect();
-                assert_eq!(text, from, "a document is not the input from its first line");
+                let from: String = all.split_inclusive('\n').skip(first as usize - 1).collect();
+                assert_eq!(
+                    text, from,
+                    "a document is not the input from its first line"
+                );
             }
             None => {
                 let got: Vec<&str> = out
@@ -461,12 +484,19 @@ pub fn sqs_message(data: &[u8]) {
     };
     match runtime().block_on(message::decode(&msg, policy, &payloads)) {
         Ok(d) => {
-            assert!(d.tenant == "acme" || d.tenant == "globex", "tenant {}", d.tenant);
+            assert!(
+                d.tenant == "acme" || d.tenant == "globex",
+                "tenant {}",
+                d.tenant
+            );
             if let Some(t) = attrs.get(message::TENANT_ID) {
                 assert_eq!(&d.tenant, t, "the tenant is not the one the message named");
             }
             assert!(!d.rows.is_empty(), "an accepted message with no events");
-            assert!(d.rows.len() <= policy.max_events, "more events than max_events_per_message");
+            assert!(
+                d.rows.len() <= policy.max_events,
+                "more events than max_events_per_message"
+            );
             for r in &d.rows {
                 check_row(r, &policy.window, &r.event_data.clone());
             }
@@ -520,7 +550,9 @@ const UDFS: &[(&str, &[Arg])] = &[
 
 fn int_of(b: &[u8]) -> i64 {
     let s = text(b);
-    s.trim().parse().unwrap_or_else(|_| i64::from_le_bytes(pad8(b)))
+    s.trim()
+        .parse()
+        .unwrap_or_else(|_| i64::from_le_bytes(pad8(b)))
 }
 
 /// Two rows per call: the input's values, then all NULLs (the null path of each function).
@@ -530,7 +562,10 @@ fn arg_array(kind: Arg, b: &[u8]) -> ArrayRef {
         Int => Arc::new(Int64Array::from(vec![Some(int_of(b)), None])),
         Float => {
             let s = text(b);
-            let f = s.trim().parse().unwrap_or_else(|_| f64::from_le_bytes(pad8(b)));
+            let f = s
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| f64::from_le_bytes(pad8(b)));
             Arc::new(Float64Array::from(vec![Some(f), None]))
         }
         Ts => Arc::new(
@@ -567,8 +602,8 @@ fn ts_of(a: &ArrayRef) -> Option<i64> {
 
 fn str_of(a: &ArrayRef) -> Option<String> {
     use datafusion::arrow::array::AsArray;
-    let c = datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8)
-        .ok()?;
+    let c =
+        datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8).ok()?;
     let s = c.as_string::<i32>();
     s.is_valid(0).then(|| s.value(0).to_string())
 }
@@ -580,7 +615,11 @@ pub fn trino_udf(data: &[u8]) {
     };
     let (name, kinds) = UDFS[pick as usize % UDFS.len()];
     let f = fields(rest, kinds.len());
-    let args: Vec<ArrayRef> = kinds.iter().zip(&f).map(|(k, b)| arg_array(*k, b)).collect();
+    let args: Vec<ArrayRef> = kinds
+        .iter()
+        .zip(&f)
+        .map(|(k, b)| arg_array(*k, b))
+        .collect();
     let Some(out) = call(name, &args) else {
         return;
     };
@@ -667,8 +706,8 @@ fn tiny_engine() -> &'static Engine {
                 for (date, mut b) in by_date {
                     let rows = b.len();
                     let opts = auditlake::lake::writer::WriterOptions { geoip: None };
-                    let bytes =
-                        auditlake::lake::writer::encode(&b.finish(), &opts, "fuzz").expect("encode");
+                    let bytes = auditlake::lake::writer::encode(&b.finish(), &opts, "fuzz")
+                        .expect("encode");
                     auditlake::lake::writer::put_file(&lake, tenant, date, bytes, rows)
                         .await
                         .expect("put");
@@ -887,7 +926,10 @@ pub fn config(data: &[u8]) {
     }
     match IdentityActivityCenter::parse(yaml) {
         Ok(cfg) => {
-            assert!(auditlake::tenant::valid(&cfg.tenant), "invalid tenant accepted");
+            assert!(
+                auditlake::tenant::valid(&cfg.tenant),
+                "invalid tenant accepted"
+            );
             let _ = cfg.visibility();
             let _ = cfg.carries_tenant("acme");
             if let Err(e) = Policy::from_config(&cfg) {

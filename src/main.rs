@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match auditlake::faces::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", e.chain("\n  caused by: "));
+            eprintln!("error: {}", auditlake::faces::cli::error_text(&e));
             ExitCode::from(auditlake::faces::cli::exit_code(&e))
         }
     }

@@ -24,7 +24,7 @@ use crate::ingest::reader::{self, Input, Limits};
 use crate::ingest::source::{self, DecodeOptions, SourceKind, TimeWindow};
 use crate::lake::Lake;
 use crate::lake::writer::{self, WriterOptions, WrittenFile};
-use crate::schema::RowBatchBuilder;
+use crate::schema::{Row, RowBatchBuilder};
 
 /// Lines handed to a decode thread at a time: large enough to amortize channel costs, small
 /// enough that a few in flight stay a few MB.
@@ -136,7 +136,11 @@ struct Decoded {
 }
 
 fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_>>) -> Decoded {
-    let mut builders: HashMap<NaiveDate, RowBatchBuilder> = HashMap::new();
+    // Rows are grouped by day before any builder exists, so each day's builder is sized to its
+    // own rows: a chunk of input in arbitrary time order spreads over ~30 days, and builders
+    // sized for the whole chunk kept ~30× the memory the rows need (the batches keep their
+    // builders' capacity) until the flush.
+    let mut by_day: HashMap<NaiveDate, Vec<Row>> = HashMap::new();
     let mut by_source: HashMap<&'static str, u64> = HashMap::new();
     let mut rejects = Vec::new();
     let dopts = DecodeOptions {
@@ -160,10 +164,7 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
                     *by_source
                         .entry(source_label(&row.event_source))
                         .or_default() += 1;
-                    builders
-                        .entry(row.event_date())
-                        .or_insert_with(|| RowBatchBuilder::with_capacity(CHUNK_LINES))
-                        .push(&row);
+                    by_day.entry(row.event_date()).or_default().push(row);
                 }
                 Err(e) => rejects.push(Reject {
                     input: chunk.input.to_string(),
@@ -183,9 +184,15 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
             }
         }
     }
-    let batches = builders
+    let batches = by_day
         .into_iter()
-        .map(|(date, mut b)| ((chunk.tenant.clone(), date), b.finish()))
+        .map(|(date, rows)| {
+            let mut b = RowBatchBuilder::with_capacity(rows.len());
+            for r in &rows {
+                b.push(r);
+            }
+            ((chunk.tenant.clone(), date), b.finish())
+        })
         .collect();
     Decoded {
         batches,

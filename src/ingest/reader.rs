@@ -133,7 +133,13 @@ impl ReadSink for &Feed {
 
 /// Reads one in-memory input (gunzipped by magic bytes) by exactly the rules files and stdin
 /// are read by, into `out`. The fuzzer checks the splitting through this.
-pub fn read_bytes(bytes: Vec<u8>, name: &str, tenant: &str, limits: Limits, out: &mut dyn ReadSink) {
+pub fn read_bytes(
+    bytes: Vec<u8>,
+    name: &str,
+    tenant: &str,
+    limits: Limits,
+    out: &mut dyn ReadSink,
+) {
     let count = Arc::new(AtomicU64::new(0));
     let mut sink = LineSink {
         out,

@@ -152,4 +152,30 @@ async fn control_and_bidi_characters_never_reach_the_terminal_raw() {
             .any(|a| a["identity"] == HOSTILE),
         "{alerts:#}"
     );
+
+    // Error messages quote what the user typed; saved titles are anyone's text.
+    let bad = format!("SELECT CAST('{HOSTILE}' AS INT)");
+    let out = std::process::Command::new(bin)
+        .args(with(&["query"], &[&bad]))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_escaped("error message", &out.stderr);
+    let save = |kind: &str, extra: &[&str]| {
+        let mut a = vec![kind, "create", "--lake", lake_s, "--tenant", "acme"];
+        a.extend_from_slice(extra);
+        run(&a);
+    };
+    save(
+        "queries",
+        &["evil_q", "SELECT 1", "--title", HOSTILE, "--days", "1"],
+    );
+    save(
+        "reports",
+        &["evil_r", "--title", HOSTILE, "--query", "evil_q"],
+    );
+    for kind in ["queries", "reports"] {
+        let ls = run(&[kind, "ls", "--lake", lake_s, "--tenant", "acme"]);
+        assert_escaped(&format!("{kind} ls"), &ls);
+    }
 }

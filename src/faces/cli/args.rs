@@ -73,6 +73,23 @@ impl TenantArg {
     }
 }
 
+/// A saved catalog (`ls`): the lake and, optionally, one tenant's part of it.
+#[derive(Debug, Args, Clone)]
+pub struct CatalogArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub tenant: TenantArg,
+}
+
+/// One saved object by name (`get`, `rm`).
+#[derive(Debug, Args, Clone)]
+pub struct NamedArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    pub name: String,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ScopeArgs {
     /// Only this tenant's partitions are visible.

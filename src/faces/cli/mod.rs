@@ -114,6 +114,17 @@ pub const EXIT_REJECTED: u8 = 6;
 /// Exit code of a failure outside (store, network, a check of `doctor`).
 pub const EXIT_UNAVAILABLE: u8 = 5;
 
+/// The whole error chain as the terminal shows it (`error: …` then `caused by: …` lines).
+/// Messages quote outside text (SQL, names, record fields): each line is escaped so an escape
+/// sequence or a bidi override in it is shown, not obeyed; the chain's own line breaks stay.
+pub fn error_text(e: &Error) -> String {
+    e.chain("\n  caused by: ")
+        .split('\n')
+        .map(|l| crate::query::cells::escape_control(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Exit codes: 1 general, 2 bad input, 3 not allowed, 4 limit hit, 5 unavailable — the one
 /// place errors become exit codes.
 pub fn exit_code(e: &Error) -> u8 {

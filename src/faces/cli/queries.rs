@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use super::args::{LakeArgs, ScopeArgs, TenantArg};
+use super::args::{CatalogArgs, LakeArgs, NamedArgs, ScopeArgs};
 use crate::analysis::report::{self, RunBy};
 use crate::error::{Error, Result};
 use crate::faces::exec::{PrintOptions, print_result};
 use crate::faces::output::Format;
 use crate::lake::store::SavedQuery;
+use crate::query::cells::escape_control;
 use crate::query::engine::Engine;
 
 /// Saved audit queries, kept in the lake (`_catalog/queries/`) for every face to share.
@@ -39,28 +40,11 @@ pub enum QueriesCmd {
         replace: bool,
     },
     /// List saved queries (without --tenant: every tenant's, others' as `tenant/name`).
-    Ls {
-        #[command(flatten)]
-        lake: LakeArgs,
-        #[command(flatten)]
-        tenant: TenantArg,
-    },
+    Ls(CatalogArgs),
     /// Print a saved query (YAML).
-    Get {
-        #[command(flatten)]
-        lake: LakeArgs,
-        #[command(flatten)]
-        tenant: TenantArg,
-        name: String,
-    },
+    Get(NamedArgs),
     /// Remove a saved query.
-    Rm {
-        #[command(flatten)]
-        lake: LakeArgs,
-        #[command(flatten)]
-        tenant: TenantArg,
-        name: String,
-    },
+    Rm(NamedArgs),
     /// Run a saved query.
     Run {
         #[command(flatten)]
@@ -112,22 +96,28 @@ pub async fn run(cmd: QueriesCmd) -> Result<ExitCode> {
                 .await?;
             println!("saved query '{}'", q.name);
         }
-        QueriesCmd::Ls { lake, tenant } => {
+        QueriesCmd::Ls(CatalogArgs { lake, tenant }) => {
             let lake = lake.open()?;
             let cat = report::saved(&lake, tenant.get());
             for n in cat.queries().await? {
                 let q = cat.query(&n).await?;
-                println!("{n}\t{}", q.title);
+                println!("{n}\t{}", escape_control(&q.title));
             }
         }
-        QueriesCmd::Get { lake, tenant, name } => {
+        QueriesCmd::Get(NamedArgs {
+            catalog: CatalogArgs { lake, tenant },
+            name,
+        }) => {
             let lake = lake.open()?;
             print!(
                 "{}",
                 yaml(&report::saved(&lake, tenant.get()).query(&name).await?)?
             );
         }
-        QueriesCmd::Rm { lake, tenant, name } => {
+        QueriesCmd::Rm(NamedArgs {
+            catalog: CatalogArgs { lake, tenant },
+            name,
+        }) => {
             let lake = lake.open()?;
             report::saved(&lake, tenant.get())
                 .remove_query(&name)

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::args::{EngineArgs, EngineKind, LakeArgs, Resolved, ScopeArgs, TenantArg};
+use super::args::{
+    CatalogArgs, EngineArgs, EngineKind, LakeArgs, NamedArgs, Resolved, ScopeArgs, TenantArg,
+};
 use super::queries::yaml;
 use super::report::{DEFAULT_REPORT_DAYS, ReportFormat, run_resolved};
 use crate::analysis::report;
 use crate::error::Result;
 use crate::lake::store::SavedReport;
+use crate::query::cells::escape_control;
 
 /// Saved reports (lists of saved queries), kept in the lake (`_catalog/reports/`).
 #[derive(Debug, Subcommand)]
@@ -32,28 +35,11 @@ pub enum ReportsCmd {
         replace: bool,
     },
     /// List saved reports.
-    Ls {
-        #[command(flatten)]
-        lake: LakeArgs,
-        #[command(flatten)]
-        tenant: TenantArg,
-    },
+    Ls(CatalogArgs),
     /// Print a saved report (YAML).
-    Get {
-        #[command(flatten)]
-        lake: LakeArgs,
-        #[command(flatten)]
-        tenant: TenantArg,
-        name: String,
-    },
+    Get(NamedArgs),
     /// Remove a saved report.
-    Rm {
-        #[command(flatten)]
-        lake: LakeArgs,
-        #[command(flatten)]
-        tenant: TenantArg,
-        name: String,
-    },
+    Rm(NamedArgs),
     /// Run a saved report (or the built-in `privilege_access_report`).
     Run {
         #[command(flatten)]
@@ -92,17 +78,20 @@ pub async fn run(cmd: ReportsCmd) -> Result<ExitCode> {
                 .await?;
             println!("saved report '{}'", r.name);
         }
-        ReportsCmd::Ls { lake, tenant } => {
+        ReportsCmd::Ls(CatalogArgs { lake, tenant }) => {
             let lake = lake.open()?;
             let cat = report::saved(&lake, tenant.get());
             let b = report::builtin();
             println!("{}\t{} (built in)", b.name, b.title);
             for n in cat.reports().await? {
                 let r = cat.report(&n).await?;
-                println!("{n}\t{}", r.title);
+                println!("{n}\t{}", escape_control(&r.title));
             }
         }
-        ReportsCmd::Get { lake, tenant, name } => {
+        ReportsCmd::Get(NamedArgs {
+            catalog: CatalogArgs { lake, tenant },
+            name,
+        }) => {
             let lake = lake.open()?;
             if report::is_builtin(&name) {
                 print!("{}", report::PRIVILEGED_ACCESS_YAML);
@@ -113,7 +102,10 @@ pub async fn run(cmd: ReportsCmd) -> Result<ExitCode> {
                 );
             }
         }
-        ReportsCmd::Rm { lake, tenant, name } => {
+        ReportsCmd::Rm(NamedArgs {
+            catalog: CatalogArgs { lake, tenant },
+            name,
+        }) => {
             let lake = lake.open()?;
             report::saved(&lake, tenant.get())
                 .remove_report(&name)

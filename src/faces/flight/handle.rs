@@ -171,8 +171,8 @@ where
     use arrow_flight::decode::FlightRecordBatchStream;
     use arrow_flight::error::FlightError;
     use futures::StreamExt;
-    let data = super::limits::capped(data, max)
-        .map(|r| r.map_err(|s| FlightError::Tonic(Box::new(s))));
+    let data =
+        super::limits::capped(data, max).map(|r| r.map_err(|s| FlightError::Tonic(Box::new(s))));
     let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
     let mut first = None;
     while let Some(b) = batches.next().await {

@@ -445,7 +445,10 @@ mod tests {
             (Some("BASE TABLE"), Some("VIEW"))
         );
         let views = kinds(&["VIEW"]);
-        assert_eq!((views.spelling(false), views.spelling(true)), (None, Some("VIEW")));
+        assert_eq!(
+            (views.spelling(false), views.spelling(true)),
+            (None, Some("VIEW"))
+        );
         let none = kinds(&["SYSTEM TABLE"]);
         assert_eq!((none.spelling(false), none.spelling(true)), (None, None));
     }

@@ -19,23 +19,8 @@ fn auditlake(args: &[&str]) -> String {
 
 #[test]
 fn planted_stories_fire_and_near_misses_do_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let lake = lake.to_str().unwrap();
-    // 13 days: every story on its own day (day k/12), all four sources.
-    auditlake(&[
-        "demo",
-        "--lake",
-        lake,
-        "--days",
-        "13",
-        "--events-per-day",
-        "300",
-        "--seed",
-        "5",
-        "--start",
-        "2024-05-01",
-    ]);
+    let (dir, lake) = crate::common::story_lake();
+    let lake = lake.as_str();
     let json = auditlake(&[
         "alerts", "--lake", lake, "--tenant", "acme", "--days", "100000", "--format", "json",
     ]);
@@ -246,22 +231,8 @@ fn the_demo_month_reads_in_a_minute() {
 /// run fails and the next run still reports everything.
 #[test]
 fn state_records_alerts_only_after_they_were_printed() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let lake = lake.to_str().unwrap();
-    auditlake(&[
-        "demo",
-        "--lake",
-        lake,
-        "--days",
-        "13",
-        "--events-per-day",
-        "300",
-        "--seed",
-        "5",
-        "--start",
-        "2024-05-01",
-    ]);
+    let (dir, lake) = crate::common::story_lake();
+    let lake = lake.as_str();
     let state = dir.path().join("state.json");
     let state = state.to_str().unwrap();
     let args = [

@@ -189,3 +189,34 @@ pub fn run_python(script: &str, args: &[&Path]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The demo's planted stories, one per day over 13 days, all four sources (the detections'
+/// fixture): a fresh lake in a temp dir, made by the binary as a user would.
+pub fn story_lake() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir
+        .path()
+        .join("lake")
+        .to_str()
+        .expect("utf-8 path")
+        .to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args([
+            "demo",
+            "--lake",
+            &lake,
+            "--days",
+            "13",
+            "--events-per-day",
+            "300",
+        ])
+        .args(["--seed", "5", "--start", "2024-05-01"])
+        .output()
+        .expect("run the demo");
+    assert!(
+        out.status.success(),
+        "demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, lake)
+}

@@ -30,8 +30,20 @@ impl Drop for Server {
 }
 
 pub(crate) fn token(tokens: &std::path::Path, name: &str, tenant: &str) -> String {
+    token_with(tokens, name, tenant, &[])
+}
+
+/// A token made with extra `token add` flags (`--ttl 0s`: expired the moment it is made).
+pub(crate) fn token_with(
+    tokens: &std::path::Path,
+    name: &str,
+    tenant: &str,
+    extra: &[&str],
+) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .args(["token", "add", name, "--tenant", tenant, "--tokens"])
+        .args(["token", "add", name, "--tenant", tenant])
+        .args(extra)
+        .arg("--tokens")
         .arg(tokens)
         .output()
         .unwrap();
@@ -122,15 +134,7 @@ async fn tls_expiry_and_revocation() {
     let tokens = dir.path().join("tokens.yaml");
     let alice = token(&tokens, "alice", "acme");
     // An already-expired token (ttl 0) and one removed after it worked.
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .args([
-            "token", "add", "old", "--tenant", "acme", "--ttl", "0s", "--tokens",
-        ])
-        .arg(&tokens)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let old = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let old = token_with(&tokens, "old", "acme", &["--ttl", "0s"]);
     let bob = token(&tokens, "bob", "acme");
     // A self-signed certificate for 127.0.0.1, made by openssl.
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));

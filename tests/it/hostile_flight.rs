@@ -289,14 +289,7 @@ async fn unauthenticated_callers_learn_nothing_and_the_tokens_file_is_private() 
     let (dir, _lake) = common::fixture_lake().await;
     let tokens = dir.path().join("tokens.yaml");
     let alice = token(&tokens, "alice", "acme");
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .args([
-            "token", "add", "old", "--tenant", "acme", "--ttl", "0s", "--tokens",
-        ])
-        .arg(&tokens)
-        .output()
-        .unwrap();
-    let expired = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let expired = super::flight::token_with(&tokens, "old", "acme", &["--ttl", "0s"]);
     let mode = std::fs::metadata(&tokens).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "tokens file mode {mode:o}");
     // Listening on every interface without TLS is said loudly (nothing is sent there: the

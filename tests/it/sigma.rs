@@ -326,23 +326,8 @@ fn sigma_cli_check_and_convert() {
 
 #[test]
 fn sigma_backfill_over_a_demo_lake_finds_the_planted_stories_only() {
-    let t = tempfile::tempdir().unwrap();
-    let lake = t.path().join("lake");
-    let lake = lake.to_str().unwrap();
-    let (ok, _, err) = auditlake(&[
-        "demo",
-        "--lake",
-        lake,
-        "--days",
-        "13",
-        "--events-per-day",
-        "300",
-        "--seed",
-        "5",
-        "--start",
-        "2024-05-01",
-    ]);
-    assert!(ok, "{err}");
+    let (t, lake) = crate::common::story_lake();
+    let lake = lake.as_str();
     let rules = dir("demo");
     let run = |since: &str, until: &str| -> Vec<serde_json::Value> {
         let (ok, out, err) = auditlake(&[

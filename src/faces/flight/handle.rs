@@ -3,6 +3,7 @@
 //! it is signed with HMAC-SHA256 under a key made at process start, so a client can neither
 //! forge one nor feed its bytes to the IPC reader. Sizes are checked before anything else.
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::common::{ParamValues, ScalarValue};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -168,26 +169,26 @@ pub async fn bind_first_row<S>(data: S, max: usize) -> Result<Option<Vec<u8>>, S
 where
     S: futures::Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static,
 {
-    use arrow_flight::decode::FlightRecordBatchStream;
-    use arrow_flight::error::FlightError;
-    use futures::StreamExt;
-    let data =
-        super::limits::capped(data, max).map(|r| r.map_err(|s| FlightError::Tonic(Box::new(s))));
-    let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
-    let mut first = None;
-    while let Some(b) = batches.next().await {
-        let b = b.map_err(|e| match e {
-            FlightError::Tonic(s) => *s,
-            e => Status::invalid_argument(format!("parameters: {e}")),
-        })?;
-        if b.num_rows() > 0 {
-            first = Some(b);
-            break;
-        }
-    }
+    use futures::FutureExt;
+    // Arrow's IPC decoder panics on some malformed messages (the fuzzer found a validity
+    // buffer shorter than its array, arrow 59.3): whatever a client sends, it gets a refusal.
+    let first = std::panic::AssertUnwindSafe(first_batch(data, max))
+        .catch_unwind()
+        .await
+        .map_err(|_| {
+            tracing::warn!("DoPut parameters: the Arrow IPC decoder panicked on malformed input");
+            Status::invalid_argument("parameters: malformed Arrow IPC")
+        })??;
     let Some(first) = first else {
         return Ok(None);
     };
+    // The decoder does not check every buffer against its array: check them all before
+    // anything (the slice, the IPC writer, later the planner) reads the values.
+    for c in first.columns() {
+        c.to_data()
+            .validate_full()
+            .map_err(|e| Status::invalid_argument(format!("parameters: {e}")))?;
+    }
     // One row is bound; the rest would only cost memory.
     let first = first.slice(0, 1);
     let mut buf = Vec::new();
@@ -205,6 +206,29 @@ where
         )));
     }
     Ok(Some(buf))
+}
+
+/// The first non-empty batch of a DoPut stream, reading at most `max` bytes of it.
+async fn first_batch<S>(data: S, max: usize) -> Result<Option<RecordBatch>, Status>
+where
+    S: futures::Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static,
+{
+    use arrow_flight::decode::FlightRecordBatchStream;
+    use arrow_flight::error::FlightError;
+    use futures::StreamExt;
+    let data =
+        super::limits::capped(data, max).map(|r| r.map_err(|s| FlightError::Tonic(Box::new(s))));
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+    while let Some(b) = batches.next().await {
+        let b = b.map_err(|e| match e {
+            FlightError::Tonic(s) => *s,
+            e => Status::invalid_argument(format!("parameters: {e}")),
+        })?;
+        if b.num_rows() > 0 {
+            return Ok(Some(b));
+        }
+    }
+    Ok(None)
 }
 
 pub fn hex(b: &[u8]) -> String {

@@ -344,6 +344,11 @@ pub async fn decode(
             }
             let mut rows = Vec::new();
             push_rows(&mut rows, &body, &opts, "body", policy.max_events)?;
+            // `[]` or `{"Records":[]}`: refused like an empty payload, so a publisher sending
+            // nothing is seen in the DLQ rather than acknowledged.
+            if rows.is_empty() {
+                return Err("the message holds no events".to_string().into());
+            }
             return Ok(DecodedMessage {
                 tenant,
                 rows,

@@ -84,7 +84,9 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
 /// then its evaluation. The fuzzer drives the functions through this without paying for a
 /// plan per input; SQL always goes through the planner.
 pub fn invoke(name: &str, args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
-    let Some(f) = scalar_functions().into_iter().find(|f| f.name == name) else {
+    static FUNCTIONS: std::sync::OnceLock<Vec<TrinoFn>> = std::sync::OnceLock::new();
+    let all = FUNCTIONS.get_or_init(scalar_functions);
+    let Some(f) = all.iter().find(|f| f.name == name) else {
         return plan_err!("no Trino function named {name}");
     };
     let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();

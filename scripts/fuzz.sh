@@ -4,8 +4,10 @@
 #! fuzz/regressions/<target>/, which the stable suite replays (tests/it/fuzz.rs).
 #!
 #! usage: scripts/fuzz.sh [SECONDS] [TARGET...]      (default 60 s, every target)
-#! env:   FUZZ_JOBS (parallel targets, default: cores), FUZZ_WORK (corpora and logs,
-#!        default ~/.cache/auditlake-fuzz), CARGO_TARGET_DIR (default ~/.cache/auditlake-fuzz-target)
+#! env:   FUZZ_JOBS (parallel targets, default: cores), FUZZ_RUNS (stop a target after this
+#!        many executions, before SECONDS if it gets there), FUZZ_MAX_LEN (longest input,
+#!        default 8192 bytes), FUZZ_WORK (corpora and logs, default ~/.cache/auditlake-fuzz),
+#!        CARGO_TARGET_DIR (default ~/.cache/auditlake-fuzz-target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-60}"
@@ -15,6 +17,8 @@ if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 WORK="${FUZZ_WORK:-$HOME/.cache/auditlake-fuzz}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake-fuzz-target}"
 JOBS="${FUZZ_JOBS:-$(nproc)}"
+MAX_LEN="${FUZZ_MAX_LEN:-8192}"
+RUNS="${FUZZ_RUNS:-}"
 
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "== installing the nightly toolchain (cargo fuzz needs it)"
@@ -30,7 +34,13 @@ fi
 # invariants. 16 codegen units: a 2-core build of DataFusion with coverage takes long enough.
 echo "== building the fuzz targets (first build: DataFusion with coverage, tens of minutes)"
 cargo +nightly fuzz build --fuzz-dir fuzz -s none --codegen-units 16 2>&1 | tail -3
-BIN="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
+# Run copies, so a rebuild while targets run (another invocation) cannot touch a running binary.
+BIN="$WORK/bin/$$"
+mkdir -p "$BIN"
+for t in "${TARGETS[@]}"; do
+  cp "$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/$t" "$BIN/$t"
+done
+trap 'rm -rf "$BIN"' EXIT
 
 dict_of() {
   case "$1" in
@@ -50,7 +60,8 @@ run_one() {
   dict="$(dict_of "$t")"
   # -timeout: one input may take at most 20 s (a hang is a finding); -rss_limit_mb: 2 GiB.
   "$BIN/$t" "$corpus" ${dict:+-dict="$dict"} -max_total_time="$SECONDS_EACH" -timeout=20 \
-    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" \
+    -rss_limit_mb=2048 -max_len="$MAX_LEN" ${RUNS:+-runs="$RUNS"} -print_final_stats=1 \
+    -artifact_prefix="$art" \
     >"$log" 2>&1 || true
 }
 

@@ -176,6 +176,11 @@ fn default_tenant() -> String {
 fn default_batch_items() -> usize {
     20_000
 }
+/// Longest `batch_max_interval` (its default visibility timeout stays within SQS's 12 h).
+pub const MAX_BATCH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Longest `lease_ttl`, `dedup_window` and `compact_interval`: 30 days.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn default_batch_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -306,6 +311,21 @@ impl IdentityActivityCenter {
         if self.batch_max_interval < Duration::from_millis(100) {
             return Err("batch_max_interval must be at least 100ms".into());
         }
+        // Upper bounds: each of these is added to a clock or multiplied (the visibility timeout
+        // is 2 × batch_max_interval + 30s), and a huge value would overflow there (the fuzzer
+        // found `batch_max_interval: 9999999999999999999`). The bounds are far past any use.
+        if self.batch_max_interval > MAX_BATCH_INTERVAL {
+            return Err("batch_max_interval is at most 1h".into());
+        }
+        for (name, v) in [
+            ("lease_ttl", self.lease_ttl),
+            ("dedup_window", self.dedup_window),
+            ("compact_interval", self.compact_interval),
+        ] {
+            if v > MAX_INTERVAL {
+                return Err(format!("{name} is at most 30 days (720h)"));
+            }
+        }
         if self.receivers == 0 || self.receivers > 64 {
             return Err("receivers must be between 1 and 64".into());
         }
@@ -364,8 +384,11 @@ impl IdentityActivityCenter {
 
     /// The visibility timeout to ask for at receive.
     pub fn visibility(&self) -> Duration {
-        self.visibility_timeout
-            .unwrap_or(self.batch_max_interval * 2 + Duration::from_secs(30))
+        self.visibility_timeout.unwrap_or_else(|| {
+            self.batch_max_interval
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(30))
+        })
     }
 
     /// The queue URL, required by `consume` and `publish`.
@@ -434,6 +457,11 @@ identity_activity_center:
             "  cloudtrail_buckets: [\"s3://trail/../x\"]\n",
             "  max_object_bytes: 0\n",
             "  event_time_min: 2300-01-01\n",
+            "  batch_max_interval: 9999999999999999999\n",
+            "  batch_max_interval: 61m\n",
+            "  lease_ttl: 721h\n",
+            "  dedup_window: 100000000000000h\n",
+            "  compact_interval: 721h\n",
         ] {
             assert!(
                 IdentityActivityCenter::parse(&format!("{SEED}{bad}")).is_err(),

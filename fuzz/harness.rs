@@ -366,9 +366,9 @@ pub fn split(data: &[u8]) {
     }
     for r in &out.rejects {
         assert!(!r.reason.is_empty());
-        // A reject keeps the line's head (over-long) or the line itself, lossily decoded
-        // (an invalid byte becomes the 3-byte U+FFFD).
-        let keep = line_limit.max(doc_limit) * 3 + 1024;
+        // A reject keeps the line's first 1024 bytes (over-long) or the line itself, lossily
+        // decoded (an invalid byte becomes the 3-byte U+FFFD).
+        let keep = line_limit.max(doc_limit).max(1024) * 3;
         assert!(
             r.record.len() <= keep,
             "a reject keeps {} bytes",

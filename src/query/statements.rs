@@ -44,9 +44,15 @@ pub fn cut(text: &str) -> Result<Vec<&str>> {
     let mut start = 0;
     for t in tokens {
         if t.token == Token::SemiColon {
-            let at = index.offset(text, t.span.start).ok_or_else(|| {
-                Error::Sql("syntax error: cannot locate a ';' in the statement text".into())
-            })?;
+            // The tokenizer's location must land on the `;` itself; where it does not (the
+            // fuzzer found `/*! … ; */`, a MySQL-style comment whose inner tokens carry the
+            // comment's position), cutting there would change the statement: refuse instead.
+            let at = index
+                .offset(text, t.span.start)
+                .filter(|&at| text.as_bytes().get(at) == Some(&b';'))
+                .ok_or_else(|| {
+                    Error::Sql("syntax error: cannot locate a ';' in the statement text".into())
+                })?;
             out.push(&text[start..at]);
             start = at + 1;
         }

@@ -75,8 +75,9 @@ COPY (
 PY
 b=$(measure duckdb "$py" "$work/duck.py")
 echo "== order: $o, events: $n"
-echo "$a" | awk -v n="$n" '{printf "auditlake: %6.2f s  %9.0f events/s  peak RSS %5.0f MiB\n", $2, n/$2, $3/1024}'
-echo "$b" | awk -v n="$n" '{printf "duckdb:    %6.2f s  %9.0f events/s  peak RSS %5.0f MiB\n", $2, n/$2, $3/1024}'
+fa=$(find "$work/lake-$o/data" -name '*.parquet' | wc -l); fb=$(find "$work/duck-$o" -name '*.parquet' | wc -l)
+echo "$a" | awk -v n="$n" -v f="$fa" '{printf "auditlake: %6.2f s  %9.0f events/s  peak RSS %5.0f MiB  %d files\n", $2, n/$2, $3/1024, f}'
+echo "$b" | awk -v n="$n" -v f="$fb" '{printf "duckdb:    %6.2f s  %9.0f events/s  peak RSS %5.0f MiB  %d files\n", $2, n/$2, $3/1024, f}'
 ta=$(echo "$a" | awk '{print $2}'); tb=$(echo "$b" | awk '{print $2}')
 echo "speed ratio (duckdb time / auditlake time): $(awk -v a="$ta" -v b="$tb" 'BEGIN{printf "%.2f", b/a}')"
 done

@@ -2,9 +2,16 @@
 same Parquet files, both with 2 threads. DuckDB gets equivalent views written in its own
 dialect (json_extract_string over event_data, partitions parsed from the path).
 
+Then an analyst's investigation set (group by identity / ip / event type, point lookups, a
+time range, LIKE over event_data, a JSON field, a view with contains over an array, distinct
+and daily counts), each run on both sides and its answer checked equal.
+
 Usage: python benches/compare_query.py AUDITLAKE_BIN LAKE_DIR TENANT
-Prints per-query and total times, and the ratio. Run by benches/compare_query.sh.
+Prints per-query and total times, and the ratios. Run by benches/compare_query.sh.
 """
+import csv
+import datetime
+import io
 import subprocess
 import sys
 import time
@@ -32,6 +39,7 @@ ours_all = time.perf_counter() - t
 
 con = duckdb.connect()
 con.execute("SET threads = 2")
+con.execute("SET TimeZone = 'UTC'")
 t0 = time.perf_counter()
 con.execute(f"""
 CREATE VIEW events AS
@@ -78,3 +86,70 @@ for name, _ in queries:
     print(f"{name:40} {ours[name]:>22.3f} s {theirs[name]:>12.3f} s")
 print(f"{'all nine, one process each side':40} {ours_all:>22.3f} s {duck_all:>12.3f} s")
 print(f"ratio (auditlake / duckdb, all nine): {ours_all / duck_all:.2f}")
+
+
+# --- the investigation set -------------------------------------------------------------
+# (name, auditlake SQL, DuckDB SQL); {uid} and {ip} are filled from the data.
+pick = con.execute(
+    "SELECT uid, ip FROM events WHERE ip IS NOT NULL ORDER BY uid LIMIT 1 OFFSET 12345"
+).fetchone()
+uid, ip = pick
+same = lambda q: q
+investigation = [
+    ("by identity", "SELECT identity, count(*) AS n FROM events GROUP BY identity ORDER BY n DESC, identity LIMIT 20", same),
+    ("by ip", "SELECT ip, count(*) AS n FROM events WHERE ip IS NOT NULL GROUP BY ip ORDER BY n DESC, ip LIMIT 20", same),
+    ("by event type", "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type", same),
+    ("failures by identity", "SELECT identity, count(*) AS n FROM events WHERE status = 'failure' GROUP BY identity ORDER BY n DESC, identity LIMIT 10", same),
+    ("point lookup by uid", f"SELECT uid, event_type, identity, ip FROM events WHERE uid = '{uid}'", same),
+    ("point lookup by ip", f"SELECT event_type, count(*) AS n FROM events WHERE ip = '{ip}' GROUP BY event_type ORDER BY event_type", same),
+    ("time-range count", "SELECT count(*) FROM events WHERE event_time >= TIMESTAMP '2024-05-10 00:00:00' AND event_time < TIMESTAMP '2024-05-12 06:00:00'", same),
+    ("LIKE over event_data", "SELECT count(*) FROM events WHERE event_data LIKE '%\"login\":\"root\"%'", same),
+    ("JSON field on one type", "SELECT json_extract_scalar(event_data, '$.db_protocol') AS p, count(*) AS n FROM events WHERE event_type = 'db.session.start' GROUP BY 1 ORDER BY n DESC, p",
+     lambda q: q.replace("json_extract_scalar", "json_extract_string")),
+    ("nested JSON field", "SELECT json_extract_scalar(event_data, '$.identity.user') AS u, count(*) AS n FROM events WHERE event_type = 'cert.create' GROUP BY 1 ORDER BY n DESC, u LIMIT 10",
+     lambda q: q.replace("json_extract_scalar", "json_extract_string")),
+    ("view + contains(array)", "SELECT \"user\", count(*) AS n FROM kube_request WHERE contains(kubernetes_groups, 'system:masters') GROUP BY \"user\" ORDER BY n DESC, \"user\"",
+     lambda q: q.replace("contains(", "list_contains(")),
+    ("distinct identities", "SELECT count(DISTINCT identity) FROM events", same),
+    ("distinct ips per type", "SELECT event_type, count(DISTINCT ip) AS n FROM events GROUP BY event_type ORDER BY event_type", same),
+    ("daily counts", "SELECT event_date, count(*) AS n FROM events GROUP BY event_date ORDER BY event_date", same),
+    ("logins of one user by day", "SELECT event_date, count(*) AS n FROM events WHERE event_type = 'user.login' AND identity = (SELECT min(identity) FROM events WHERE event_type = 'user.login') GROUP BY event_date ORDER BY event_date", same),
+]
+
+
+def norm_duck(v):
+    if v is None:
+        return ""
+    if isinstance(v, (datetime.date, datetime.datetime)):
+        return v.isoformat()
+    return str(v)
+
+
+print()
+print(f"{'investigation query':32} {'auditlake (cold)':>17} {'duckdb (warm)':>14}  answers")
+ours_t, duck_t, mismatches = 0.0, 0.0, 0
+script = []
+for name, sql, to_duck in investigation:
+    t = time.perf_counter()
+    out = subprocess.run([bin_, "query", "--lake", lake, "--tenant", tenant, "--format", "csv", sql],
+                         check=True, capture_output=True, text=True).stdout
+    a = time.perf_counter() - t
+    ours_rows = [tuple(r) for r in csv.reader(io.StringIO(out))][1:]
+    t = time.perf_counter()
+    duck_rows = [tuple(norm_duck(v) for v in r) for r in con.execute(to_duck(sql)).fetchall()]
+    b = time.perf_counter() - t
+    ok = ours_rows == duck_rows
+    mismatches += not ok
+    ours_t += a
+    duck_t += b
+    script.append(sql)
+    print(f"{name:32} {a:>15.3f} s {b:>12.3f} s  {'equal' if ok else 'DIFFER'} ({len(duck_rows)} rows)")
+    if not ok:
+        print(f"   ours:   {ours_rows[:3]}\n   duckdb: {duck_rows[:3]}")
+open("/tmp/auditlake_investigation.sql", "w").write(";\n".join(script) + ";\n")
+t = time.perf_counter()
+subprocess.run([bin_, "query", "--lake", lake, "--tenant", tenant, "--format", "csv", "-f", "/tmp/auditlake_investigation.sql"],
+               check=True, stdout=subprocess.DEVNULL)
+ours_warm = time.perf_counter() - t
+print(f"{'whole set':32} {ours_t:>15.3f} s {duck_t:>12.3f} s  (auditlake in one process: {ours_warm:.3f} s)")
+print(f"ratio (auditlake / duckdb, whole set): cold {ours_t / duck_t:.2f}, one process {ours_warm / duck_t:.2f}; answers differing: {mismatches}")

@@ -4,11 +4,15 @@
 //! Decoding and encoding run on `threads` OS threads. Memory is bounded by `flush_rows` and
 //! `flush_bytes` (what is buffered before a flush), the line and document limits of
 //! [`Limits`] (what one record may hold) and a few chunks in flight — never by the input size.
-//! Rejects are written as they come, in parts, each part before the data flushed after it; a
-//! run that fails removes what it wrote (see [`Collector::roll_back`]), so it can be re-run.
+//! A flush in the middle of a run spills the buffered partitions as sorted runs to local disk
+//! ([`crate::lake::spill`]); the end of the run merges each partition's runs and rows into one
+//! file, so the lake gets one sorted file per partition per run whatever the input's order.
+//! Rejects are written as they come, in parts, each part before any data that follows it
+//! reaches the lake; a run that fails removes what it wrote (see [`Collector::roll_back`]), so it
+//! can be re-run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +27,7 @@ use crate::ingest::enrich::{GeoCache, GeoIp};
 use crate::ingest::reader::{self, Input, Limits};
 use crate::ingest::source::{self, DecodeOptions, SourceKind, TimeWindow};
 use crate::lake::Lake;
+use crate::lake::spill::{self, Spill};
 use crate::lake::writer::{self, WriterOptions, WrittenFile};
 use crate::schema::{Row, RowBatchBuilder};
 
@@ -53,6 +58,10 @@ pub struct IngestOptions {
     pub window: TimeWindow,
     /// Longest line and document.
     pub limits: Limits,
+    /// Where sorted runs are spilled (the system's temporary directory when none).
+    pub spill_dir: Option<PathBuf>,
+    /// Spilled bytes after which the runs are merged into the lake mid-run.
+    pub max_spill_bytes: u64,
 }
 
 /// Default rows buffered across partitions before a flush.
@@ -71,6 +80,8 @@ impl Default for IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             window: TimeWindow::default(),
             limits: Limits::default(),
+            spill_dir: None,
+            max_spill_bytes: spill::DEFAULT_MAX_SPILL_BYTES,
         }
     }
 }
@@ -216,15 +227,19 @@ pub struct Collector {
     lake: Lake,
     opts: IngestOptions,
     writer_opts: Arc<WriterOptions>,
-    buffered: HashMap<(Arc<str>, NaiveDate), Vec<RecordBatch>>,
+    buffered: HashMap<Key, Vec<RecordBatch>>,
     buffered_rows: usize,
     buffered_bytes: usize,
     /// Rejects serialized as NDJSON, not yet written.
     rejects: Vec<u8>,
     /// `rejects/{time}-{uuid}`, fixed at the first part.
     rejects_stem: Option<String>,
+    /// Sorted runs on local disk, once a flush happened.
+    spill: Option<Spill>,
     pub summary: IngestSummary,
 }
+
+type Key = (Arc<str>, NaiveDate);
 
 impl Collector {
     pub fn new(lake: Lake, opts: IngestOptions) -> Self {
@@ -240,6 +255,7 @@ impl Collector {
             buffered_bytes: 0,
             rejects: Vec::new(),
             rejects_stem: None,
+            spill: None,
             summary: IngestSummary::default(),
         }
     }
@@ -272,56 +288,115 @@ impl Collector {
         self.buffered_rows >= self.opts.flush_rows || self.buffered_bytes >= self.opts.flush_bytes
     }
 
-    /// Writes the pending rejects first (so no data is in the lake whose rejects are not),
-    /// then every buffered partition as one file each, encoding on `threads` threads.
-    pub async fn flush(&mut self) -> Result<Vec<WrittenFile>> {
+    /// Mid-run, when the buffer is full: the pending rejects first, then every buffered
+    /// partition spilled as a sorted run (the lake sees none of it until the merge); when the
+    /// spill directory reached its bound, its runs are merged into the lake now.
+    pub async fn spill(&mut self) -> Result<()> {
         self.write_rejects().await?;
         let parts: Vec<_> = self.buffered.drain().collect();
         self.buffered_rows = 0;
         self.buffered_bytes = 0;
-        let sem = Arc::new(tokio::sync::Semaphore::new(self.opts.threads.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for ((tenant, date), batches) in parts {
-            let lake = self.lake.clone();
-            let wopts = self.writer_opts.clone();
-            let sem = sem.clone();
-            tasks.spawn(async move {
-                let _permit = sem
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Other(e.to_string()))?;
-                let label = format!("{tenant}/{date}");
-                let (bytes, rows) =
-                    tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize)> {
+        self.spill_parts(parts).await?;
+        if self.spill.as_ref().is_some_and(Spill::full) {
+            self.merge_spilled().await?;
+        }
+        Ok(())
+    }
+
+    /// The end of the run: the pending rejects, then partitions that have runs on disk spill
+    /// their last rows too and are merged (one file each); the others are written directly.
+    pub async fn finish(&mut self) -> Result<()> {
+        self.write_rejects().await?;
+        if let Some(sp) = &self.spill {
+            let keys: Vec<Key> = self
+                .buffered
+                .keys()
+                .filter(|(t, d)| sp.has(t, *d))
+                .cloned()
+                .collect();
+            let parts: Vec<_> = keys
+                .iter()
+                .filter_map(|k| self.buffered.remove_entry(k))
+                .collect();
+            self.spill_parts(parts).await?;
+        }
+        self.flush().await?;
+        self.merge_spilled().await
+    }
+
+    async fn spill_parts(&mut self, parts: Vec<(Key, Vec<RecordBatch>)>) -> Result<()> {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let sp = match &mut self.spill {
+            Some(sp) => sp,
+            None => self.spill.insert(Spill::new(
+                self.opts.spill_dir.as_deref(),
+                self.opts.max_spill_bytes,
+            )?),
+        };
+        let jobs: Vec<_> = parts
+            .into_iter()
+            .map(|((tenant, date), batches)| {
+                let run = sp.next_run(&tenant, date, batches);
+                writer::blocking(move || spill::write_run(run))
+            })
+            .collect();
+        let (bytes, err) = writer::in_parallel(self.opts.threads, jobs).await;
+        sp.add_bytes(bytes.iter().sum());
+        tracing::debug!(
+            spilled_bytes = bytes.iter().sum::<u64>(),
+            "spilled sorted runs"
+        );
+        err.map_or(Ok(()), Err)
+    }
+
+    async fn merge_spilled(&mut self) -> Result<()> {
+        let Some(sp) = self.spill.as_mut() else {
+            return Ok(());
+        };
+        let (written, err) = sp
+            .merge_into(&self.lake, &self.writer_opts, self.opts.threads)
+            .await;
+        self.record(written);
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Files written are recorded even when a sibling failed, so a roll-back finds them.
+    fn record(&mut self, mut written: Vec<WrittenFile>) {
+        written.sort_by(|a, b| (&a.tenant, a.date).cmp(&(&b.tenant, b.date)));
+        self.summary.files.extend(written);
+    }
+
+    /// Writes the pending rejects first (so no data is in the lake whose rejects are not),
+    /// then every buffered partition as one file each, encoding on `threads` threads.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.write_rejects().await?;
+        let parts: Vec<_> = self.buffered.drain().collect();
+        self.buffered_rows = 0;
+        self.buffered_bytes = 0;
+        let jobs: Vec<_> = parts
+            .into_iter()
+            .map(|((tenant, date), batches)| {
+                let lake = self.lake.clone();
+                let wopts = self.writer_opts.clone();
+                async move {
+                    let label = format!("{tenant}/{date}");
+                    let (bytes, rows) = writer::blocking(move || {
                         let schema = crate::schema::file_schema();
                         let batch = arrow::compute::concat_batches(&schema, &batches)?;
                         drop(batches);
                         let rows = batch.num_rows();
                         Ok((writer::encode(&batch, &wopts, &label)?, rows))
                     })
-                    .await
-                    .map_err(|e| Error::Other(format!("encoder thread failed: {e}")))??;
-                writer::put_file(&lake, &tenant, date, bytes, rows).await
-            });
-        }
-        let mut written = Vec::new();
-        let mut first_err = None;
-        while let Some(res) = tasks.join_next().await {
-            match res.map_err(|e| Error::Other(format!("flush task failed: {e}"))) {
-                Ok(Ok(w)) => written.push(w),
-                Ok(Err(e)) | Err(e) => {
-                    first_err.get_or_insert(e);
+                    .await?;
+                    writer::put_file(&lake, &tenant, date, bytes, rows).await
                 }
-            }
-        }
-        // Files that were written are recorded even when a sibling failed, so a roll-back
-        // finds them.
-        written.sort_by(|a, b| (&a.tenant, a.date).cmp(&(&b.tenant, b.date)));
-        self.summary.files.extend(written.iter().cloned());
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(written),
-        }
+            })
+            .collect();
+        let (written, err) = writer::in_parallel(self.opts.threads, jobs).await;
+        self.record(written);
+        err.map_or(Ok(()), Err)
     }
 
     /// Writes the rejects gathered since the last part as the next part of
@@ -449,7 +524,7 @@ where
     while let Some(d) = out_rx.recv().await {
         collector.add(d);
         let step = if collector.should_flush() {
-            collector.flush().await.map(|_| ())
+            collector.spill().await
         } else if collector.rejects.len() >= REJECTS_PART_BYTES {
             collector.write_rejects().await.map(|_| ())
         } else {
@@ -479,12 +554,7 @@ where
         }
     };
     if failure.is_none()
-        && let Err(e) = collector.flush().await
-    {
-        failure = Some(e);
-    }
-    if failure.is_none()
-        && let Err(e) = collector.write_rejects().await
+        && let Err(e) = collector.finish().await
     {
         failure = Some(e);
     }

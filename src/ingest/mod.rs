@@ -7,5 +7,6 @@ pub mod reader;
 pub mod source;
 pub mod sqs;
 
+pub use crate::lake::spill::DEFAULT_MAX_SPILL_BYTES;
 pub use files::*;
 pub use reader::{Input, Limits};

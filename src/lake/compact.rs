@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::listing::{self, State, TOMBSTONE_PREFIX, Tombstone, is_tombstone, live_files, name};
 use super::lock::{self, Acquired, Cas, LockGuard, Version, now_ms};
 use super::merge::{self, Input, MergePlan, Sink, delete_if_present};
+use super::writer::{self, WriterOptions};
 use super::{Lake, layout};
 use crate::error::{Error, Result};
 
@@ -469,14 +470,15 @@ async fn abort_own(store: &dyn ObjectStore, prefix: &Path, cas: &Cas, v: &Versio
 }
 
 /// Merges the inputs into `new_paths`, in levels of `plan.fan_in` files when they do not fit
-/// the budget at once (runs under `_compact/{tenant}/{date}/runs/`, removed as consumed).
+/// the budget at once (runs under `_compact/{tenant}/{date}/runs/`, removed as consumed),
+/// stopping before each merge once the lock lapsed.
 #[allow(clippy::too_many_arguments)]
 async fn merge_levels(
     lake: &Lake,
     tenant: &str,
     date: NaiveDate,
-    mut inputs: Vec<Input>,
-    mut drops: Vec<Vec<u32>>,
+    inputs: Vec<Input>,
+    drops: Vec<Vec<u32>>,
     plan: MergePlan,
     new_paths: &[Path],
     target: usize,
@@ -486,60 +488,33 @@ async fn merge_levels(
     summary: &mut CompactSummary,
 ) -> Result<merge::Written> {
     let store: Arc<dyn ObjectStore> = lake.store().clone();
-    let runs = lock::partition_dir(lake, tenant, date).join("runs");
-    let cap = |n: usize| o.max_fan_in.map_or(n, |m| n.min(m)).max(2);
-    let mut fan_in = cap(plan.fan_in);
-    let mut levels = 1;
-    let mut temp: Vec<Path> = Vec::new();
-    while inputs.len() > fan_in {
-        let mut next = Vec::new();
-        let mut rest = drops.into_iter();
-        for chunk in inputs.chunks(fan_in) {
-            if guard.lost() {
-                return Err(Error::LockLost(format!(
-                    "{label}: the compaction lock lapsed while merging"
-                )));
-            }
-            let d: Vec<Vec<u32>> = rest.by_ref().take(chunk.len()).collect();
-            let run = runs
-                .clone()
-                .join(format!("{}.parquet", uuid::Uuid::now_v7()));
-            let sink = Sink {
-                paths: std::slice::from_ref(&run),
-                rows_per_file: usize::MAX,
-            };
-            merge::merge(&store, chunk, d, sink, label).await?;
-            next.push(
-                store
-                    .head(&run)
-                    .await
-                    .map_err(|e| Error::store(run.to_string(), e))?,
-            );
-        }
-        for p in temp.drain(..) {
-            delete_if_present(store.as_ref(), &p).await?;
-        }
-        temp = next.iter().map(|m| m.location.clone()).collect();
-        inputs = merge::open(&store, next).await?;
-        drops = vec![Vec::new(); inputs.len()];
-        fan_in = cap(merge::plan(&inputs, o.memory_budget)?.fan_in);
-        levels += 1;
-    }
-    summary.merge_levels = levels;
-    if guard.lost() {
-        return Err(Error::LockLost(format!(
-            "{label}: the compaction lock lapsed while merging"
-        )));
-    }
+    let props = writer::properties(&WriterOptions::default());
+    let levels = merge::Levels {
+        dir: lock::partition_dir(lake, tenant, date).join("runs"),
+        props: props.clone(),
+        budget: o.memory_budget,
+        max_fan_in: o.max_fan_in,
+        strict: true,
+    };
     let sink = Sink {
+        store: &store,
         paths: new_paths,
         rows_per_file: target,
+        props,
     };
-    let written = merge::merge(&store, &inputs, drops, sink, label).await;
-    for p in temp {
-        delete_if_present(store.as_ref(), &p).await?;
-    }
-    written
+    let check = || {
+        if guard.lost() {
+            Err(Error::LockLost(format!(
+                "{label}: the compaction lock lapsed while merging"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let (written, depth) =
+        merge::merge_levels(&store, inputs, drops, plan, &levels, sink, label, &check).await?;
+    summary.merge_levels = depth;
+    Ok(written)
 }
 
 /// Partitions of the lake (optionally one tenant, one date) as (tenant, date).

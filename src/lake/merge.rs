@@ -31,8 +31,9 @@ use parquet::arrow::async_reader::{
 };
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::WriterProperties;
 
-use super::writer::{self, ROW_GROUP_ROWS, WriterOptions};
+use super::writer::ROW_GROUP_ROWS;
 use crate::error::{Error, Result};
 use crate::schema;
 
@@ -367,17 +368,21 @@ impl Cursor {
     }
 }
 
-/// Where merged rows go: files of at most `rows_per_file` rows at the given paths, in order.
+/// Where merged rows go: files of at most `rows_per_file` rows at the given paths of `store`
+/// (which may differ from the inputs' store: ingest merges local spills into the lake), in
+/// order, written with `props`.
 pub struct Sink<'a> {
+    pub store: &'a Arc<dyn ObjectStore>,
     pub paths: &'a [Path],
     pub rows_per_file: usize,
+    pub props: WriterProperties,
 }
 
 /// Rows and bytes written per output file.
 pub type Written = Vec<(usize, u64)>;
 
-/// Merges `inputs` (each sorted by event_type, event_time) into the sink, dropping
-/// `drops[i]` rows of input `i`. Ties keep input order, so the merge is stable.
+/// Merges `inputs` (each sorted by event_type, event_time, read from `store`) into the sink,
+/// dropping `drops[i]` rows of input `i`. Ties keep input order, so the merge is stable.
 pub async fn merge(
     store: &Arc<dyn ObjectStore>,
     inputs: &[Input],
@@ -421,7 +426,7 @@ pub async fn merge(
     for i in (0..heap.len() / 2).rev() {
         sift_down(&mut heap, i, |a, b| less(&cursors, a, b));
     }
-    let mut out = Output::new(store, sink, label);
+    let mut out = Output::new(sink, label);
     let mut pending: Vec<(usize, usize)> = Vec::with_capacity(BATCH_ROWS);
     while let Some(&top) = heap.first() {
         pending.push((top, cursors[top].pos));
@@ -462,7 +467,6 @@ fn sift_down(heap: &mut [usize], mut i: usize, less: impl Fn(usize, usize) -> bo
 
 /// The output side: one streaming Parquet writer at a time, rolled at `rows_per_file`.
 struct Output<'a> {
-    store: &'a Arc<dyn ObjectStore>,
     sink: Sink<'a>,
     label: &'a str,
     current: Option<(AsyncArrowWriter<BufWriter>, usize)>,
@@ -471,9 +475,8 @@ struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    fn new(store: &'a Arc<dyn ObjectStore>, sink: Sink<'a>, label: &'a str) -> Self {
+    fn new(sink: Sink<'a>, label: &'a str) -> Self {
         Output {
-            store,
             sink,
             label,
             current: None,
@@ -528,8 +531,8 @@ impl<'a> Output<'a> {
                 )));
             };
             self.next += 1;
-            let w = BufWriter::with_capacity(self.store.clone(), path.clone(), UPLOAD_BUFFER);
-            let props = writer::properties(&WriterOptions::default());
+            let w = BufWriter::with_capacity(self.sink.store.clone(), path.clone(), UPLOAD_BUFFER);
+            let props = self.sink.props.clone();
             let w = AsyncArrowWriter::try_new(w, schema::file_schema(), Some(props))
                 .map_err(|e| self.perr(e))?;
             self.current = Some((w, 0));
@@ -561,6 +564,83 @@ impl<'a> Output<'a> {
         self.close().await?;
         Ok(self.written)
     }
+}
+
+/// Where the intermediate runs of a merge in levels go: files under `dir` of the inputs'
+/// store, written with `props`, each deleted once the next level has consumed it.
+pub struct Levels {
+    pub dir: Path,
+    pub props: WriterProperties,
+    /// Memory budget each level is planned for.
+    pub budget: usize,
+    /// At most this many files merged at once (tests force levels with it).
+    pub max_fan_in: Option<usize>,
+    /// A level the budget cannot plan is an error (compaction, whose budget is the user's
+    /// setting); otherwise it merges two at a time (ingest, whose runs are bounded already).
+    pub strict: bool,
+}
+
+/// Merges `inputs` into `sink`, in levels of `first.fan_in` files (then as planned for each
+/// level) when they do not fit the budget at once. `check` runs before each merge (compaction stops there when its lock
+/// lapsed). Returns what the last level wrote and the number of levels.
+#[allow(clippy::too_many_arguments)]
+pub async fn merge_levels(
+    store: &Arc<dyn ObjectStore>,
+    mut inputs: Vec<Input>,
+    mut drops: Vec<Vec<u32>>,
+    first: MergePlan,
+    levels: &Levels,
+    sink: Sink<'_>,
+    label: &str,
+    check: &(dyn Fn() -> Result<()> + Send + Sync),
+) -> Result<(Written, usize)> {
+    let cap = |n: usize| levels.max_fan_in.map_or(n, |m| n.min(m)).max(2);
+    let mut fan_in = cap(first.fan_in);
+    let mut depth = 1;
+    let mut temp: Vec<Path> = Vec::new();
+    while inputs.len() > fan_in {
+        let mut next = Vec::new();
+        let mut rest = drops.into_iter();
+        for chunk in inputs.chunks(fan_in) {
+            check()?;
+            let d: Vec<Vec<u32>> = rest.by_ref().take(chunk.len()).collect();
+            let run = levels
+                .dir
+                .clone()
+                .join(format!("{}.parquet", uuid::Uuid::now_v7()));
+            let run_sink = Sink {
+                store,
+                paths: std::slice::from_ref(&run),
+                rows_per_file: usize::MAX,
+                props: levels.props.clone(),
+            };
+            merge(store, chunk, d, run_sink, label).await?;
+            next.push(
+                store
+                    .head(&run)
+                    .await
+                    .map_err(|e| Error::store(run.to_string(), e))?,
+            );
+        }
+        for p in temp.drain(..) {
+            delete_if_present(store.as_ref(), &p).await?;
+        }
+        temp = next.iter().map(|m| m.location.clone()).collect();
+        inputs = open(store, next).await?;
+        drops = vec![Vec::new(); inputs.len()];
+        fan_in = cap(match plan(&inputs, levels.budget) {
+            Ok(p) => p.fan_in,
+            Err(_) if !levels.strict => 2,
+            Err(e) => return Err(e),
+        });
+        depth += 1;
+    }
+    check()?;
+    let written = merge(store, &inputs, drops, sink, label).await;
+    for p in temp {
+        delete_if_present(store.as_ref(), &p).await?;
+    }
+    Ok((written?, depth))
 }
 
 /// Deletes a file, absent or not.

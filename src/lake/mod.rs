@@ -6,6 +6,7 @@ pub mod layout;
 pub mod listing;
 pub mod lock;
 pub mod merge;
+pub mod spill;
 pub mod store;
 pub mod sync;
 pub mod writer;

@@ -196,3 +196,48 @@ pub fn sync_local(lake: &Lake, path: &Path) -> Result<()> {
 
 /// Shared handle so decode threads can encode while the async side uploads.
 pub type SharedOptions = Arc<WriterOptions>;
+
+/// Runs `jobs` (each writing files), at most `at_once` at a time. Returns what the successful
+/// ones produced — even when a sibling failed, so a roll-back finds every file written — and
+/// the first error.
+pub async fn in_parallel<T, F>(
+    at_once: usize,
+    jobs: impl IntoIterator<Item = F>,
+) -> (Vec<T>, Option<Error>)
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for job in jobs {
+        let sem = sem.clone();
+        tasks.spawn(async move {
+            let _permit = sem
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::Other(e.to_string()))?;
+            job.await
+        });
+    }
+    let mut done = Vec::new();
+    let mut first_err = None;
+    while let Some(res) = tasks.join_next().await {
+        match res.map_err(|e| Error::Other(format!("a writer task failed: {e}"))) {
+            Ok(Ok(v)) => done.push(v),
+            Ok(Err(e)) | Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    (done, first_err)
+}
+
+/// Runs a blocking job (encoding) on the blocking pool, as an error if it panicked.
+pub async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| Error::Other(format!("encoder thread failed: {e}")))?
+}

@@ -216,3 +216,159 @@ async fn geoip_enrichment_and_provenance() {
         && k.value.as_deref().is_some_and(|v| v.contains("City"))));
     assert!(kv.iter().any(|k| k.key == "auditlake.geoip.build_epoch"));
 }
+
+/// `n` Teleport events over five days and four event types, in an arbitrary (fixed) order,
+/// several sharing a time (their input order must survive the merge).
+fn shuffled_events(n: usize) -> String {
+    let types = [
+        "user.login",
+        "session.start",
+        "db.session.start",
+        "kube.request",
+    ];
+    let mut rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"event":"{}","code":"T1000I","time":"2024-03-{:02}T{:02}:{:02}:{:02}Z","uid":"u{i:06}","user":"alice","cluster_name":"c"}}"#,
+                types[i % 4],
+                10 + (i % 5),
+                (i / 7) % 24,
+                (i / 11) % 60,
+                (i / 13) % 3,
+            )
+        })
+        .collect();
+    // A fixed permutation (an LCG), so every run sees the same arbitrary order.
+    let mut x: u64 = 42;
+    for i in (1..rows.len()).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        rows.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    rows.join("\n")
+}
+
+/// (event_type, event_time as an integer, uid) of a data file's rows, in file order, and its codecs.
+fn file_rows(file: &std::path::Path) -> (Vec<(String, i64, String)>, Vec<String>) {
+    use arrow::array::{Array, AsArray};
+    let f = std::fs::File::open(file).unwrap();
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let codecs = b
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|rg| {
+            rg.columns()
+                .iter()
+                .map(|c| format!("{:?}", c.compression()))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for batch in b.build().unwrap() {
+        let batch = batch.unwrap();
+        let col = |n: &str| batch.column(batch.schema().index_of(n).unwrap()).clone();
+        let (t, ts, u) = (col("event_type"), col("event_time"), col("uid"));
+        // Whatever the timestamp's unit, its integer value orders the same.
+        let ts = arrow::compute::cast(&ts, &arrow::datatypes::DataType::Int64).unwrap();
+        let ts = ts.as_primitive::<arrow::datatypes::Int64Type>().clone();
+        for i in 0..batch.num_rows() {
+            out.push((
+                t.as_string::<i32>().value(i).to_string(),
+                if ts.is_null(i) { i64::MIN } else { ts.value(i) },
+                u.as_string::<i32>().value(i).to_string(),
+            ));
+        }
+    }
+    (out, codecs)
+}
+
+/// Input in arbitrary time order, buffer far smaller than the input: every flush spills runs
+/// and the end merges them, so each partition is one Snappy file sorted by (event_type,
+/// event_time) holding every row once; the spill directory is gone afterwards. With a spill
+/// bound of one byte the runs are merged at every flush instead: more files, same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_input_order_gives_one_sorted_file_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("shuffled.ndjson");
+    std::fs::write(&f, shuffled_events(6000)).unwrap();
+    for (name, max_spill, one_file) in [("merge at end", u64::MAX, true), ("bounded", 1, false)] {
+        let root = dir.path().join(name.replace(' ', "-"));
+        let spill = root.join("spill");
+        std::fs::create_dir_all(&spill).unwrap();
+        let lake = Lake::open(root.join("lake").to_str().unwrap()).unwrap();
+        let opts = IngestOptions {
+            tenant: "acme".into(),
+            threads: 2,
+            flush_rows: 500,
+            spill_dir: Some(spill.clone()),
+            max_spill_bytes: max_spill,
+            ..Default::default()
+        };
+        let s = auditlake::ingest::ingest_files(&lake, vec![Input::File(f.clone())], opts, false)
+            .await
+            .unwrap();
+        assert_eq!((s.events, s.rejected), (6000, 0), "{name}");
+        assert_eq!(
+            std::fs::read_dir(&spill).unwrap().count(),
+            0,
+            "{name}: spill left behind"
+        );
+        let mut uids = std::collections::BTreeSet::new();
+        let mut files = 0;
+        for day in 10..15 {
+            let part = root.join(format!("lake/data/acme/2024-03-{day}"));
+            let parts = super::schema::walk(&part);
+            files += parts.len();
+            if one_file {
+                assert_eq!(parts.len(), 1, "{name}: {parts:?}");
+            }
+            for p in parts {
+                let (rows, codecs) = file_rows(&p);
+                assert!(codecs.iter().all(|c| c.starts_with("SNAPPY")), "{codecs:?}");
+                let keys: Vec<_> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
+                assert!(keys.is_sorted(), "{name}: {} is not sorted", p.display());
+                for r in rows {
+                    assert!(uids.insert(r.2.clone()), "{name}: {} twice", r.2);
+                }
+            }
+        }
+        assert_eq!(uids.len(), 6000, "{name}");
+        assert_eq!(files, s.files.len(), "{name}");
+        if !one_file {
+            assert!(
+                files > 5,
+                "{name}: runs merged at every flush, got {files} files"
+            );
+        }
+    }
+}
+
+/// A spill directory that cannot be created fails the run at its first flush, says where,
+/// and leaves nothing in the lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_spill_directory_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("shuffled.ndjson");
+    std::fs::write(&f, shuffled_events(3000)).unwrap();
+    let not_a_dir = dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let opts = IngestOptions {
+        tenant: "acme".into(),
+        threads: 2,
+        flush_rows: 500,
+        spill_dir: Some(not_a_dir.clone()),
+        ..Default::default()
+    };
+    let err = auditlake::ingest::ingest_files(&lake, vec![Input::File(f)], opts, false)
+        .await
+        .unwrap_err();
+    let text = err.chain(": ");
+    assert!(
+        text.contains("spill directory") && text.contains("plain-file"),
+        "{text}"
+    );
+    let data = dir.path().join("lake/data");
+    assert!(!data.exists() || super::schema::walk(&data).is_empty());
+}

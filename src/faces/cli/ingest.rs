@@ -61,6 +61,14 @@ pub struct Args {
     /// Bytes buffered before a flush (bounds memory, with --flush-rows).
     #[arg(long, default_value_t = DEFAULT_FLUSH_BYTES)]
     pub flush_bytes: usize,
+    /// Directory for the sorted runs a run spills when its input outgrows --flush-bytes/-rows
+    /// (a temporary `auditlake-spill-*` directory inside it, removed at the end).
+    #[arg(long, env = "AUDITLAKE_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Spilled bytes (about the input's size) after which the runs are merged into the lake
+    /// mid-run, bounding the spill directory (each such merge adds a file per partition).
+    #[arg(long, default_value_t = ingest::DEFAULT_MAX_SPILL_BYTES)]
+    pub max_spill_bytes: u64,
     /// Longest NDJSON line (one record); a longer one is a reject.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
@@ -99,6 +107,8 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             max_line_bytes: a.max_line_bytes.max(1),
             max_document_bytes: a.max_document_bytes.max(a.max_line_bytes).max(1),
         },
+        spill_dir: a.spill_dir,
+        max_spill_bytes: a.max_spill_bytes.max(1),
         ..Default::default()
     };
     let inputs = a.files.iter().map(|f| Input::parse(f)).collect();

@@ -36,6 +36,10 @@ use crate::schema::{Row, RowBatchBuilder};
 pub const CHUNK_LINES: usize = 2048;
 /// Bytes of text after which a chunk is handed over even if it has fewer lines.
 pub const CHUNK_BYTES: usize = 4 << 20;
+/// A buffered partition with rows in one of the last this many chunks is still receiving rows:
+/// a flush spills it rather than writing it (8 Ki lines of input: more than the decode
+/// threads reorder, less than the 128 MiB default buffer's ~64 chunks).
+pub const ACTIVE_CHUNKS: u64 = 4;
 /// Rejects buffered before they are written out as a part of the rejects file.
 pub const REJECTS_PART_BYTES: usize = 4 << 20;
 
@@ -236,6 +240,9 @@ pub struct Collector {
     rejects_stem: Option<String>,
     /// Sorted runs on local disk, once a flush happened.
     spill: Option<Spill>,
+    /// Decoded chunks received, and the last one that had rows of each buffered partition.
+    chunks: u64,
+    last_seen: HashMap<Key, u64>,
     pub summary: IngestSummary,
 }
 
@@ -256,6 +263,8 @@ impl Collector {
             rejects: Vec::new(),
             rejects_stem: None,
             spill: None,
+            chunks: 0,
+            last_seen: HashMap::new(),
             summary: IngestSummary::default(),
         }
     }
@@ -272,7 +281,9 @@ impl Collector {
                 self.rejects.push(b'\n');
             }
         }
+        self.chunks += 1;
         for (key, batch) in d.batches {
+            self.last_seen.insert(key.clone(), self.chunks);
             self.buffered_rows += batch.num_rows();
             self.buffered_bytes += batch.get_array_memory_size();
             *self
@@ -288,15 +299,31 @@ impl Collector {
         self.buffered_rows >= self.opts.flush_rows || self.buffered_bytes >= self.opts.flush_bytes
     }
 
-    /// Mid-run, when the buffer is full: the pending rejects first, then every buffered
-    /// partition spilled as a sorted run (the lake sees none of it until the merge); when the
-    /// spill directory reached its bound, its runs are merged into the lake now.
+    /// Mid-run, when the buffer is full: the pending rejects first, then the buffered
+    /// partitions out of memory. A partition that looks finished (no rows in the last
+    /// [`ACTIVE_CHUNKS`] chunks, none spilled before: time-ordered input's older days) is written
+    /// to the lake directly; the others (every day of input in arbitrary order) are spilled as
+    /// sorted runs, which the lake sees only once merged. A "finished" partition that gets
+    /// rows later just gets a second file. When the spill directory reached its bound, its runs
+    /// are merged into the lake now.
     pub async fn spill(&mut self) -> Result<()> {
         self.write_rejects().await?;
-        let parts: Vec<_> = self.buffered.drain().collect();
+        let recent = self.chunks.saturating_sub(ACTIVE_CHUNKS);
+        let (mut to_spill, mut direct) = (Vec::new(), Vec::new());
+        for (key, batches) in self.buffered.drain() {
+            let active = self.last_seen.get(&key).is_some_and(|&c| c > recent);
+            let spilled = self.spill.as_ref().is_some_and(|sp| sp.has(&key.0, key.1));
+            if active || spilled {
+                to_spill.push((key, batches));
+            } else {
+                direct.push((key, batches));
+            }
+        }
         self.buffered_rows = 0;
         self.buffered_bytes = 0;
-        self.spill_parts(parts).await?;
+        self.last_seen.clear();
+        self.write_direct(direct).await?;
+        self.spill_parts(to_spill).await?;
         if self.spill.as_ref().is_some_and(Spill::full) {
             self.merge_spilled().await?;
         }
@@ -369,12 +396,18 @@ impl Collector {
     }
 
     /// Writes the pending rejects first (so no data is in the lake whose rejects are not),
-    /// then every buffered partition as one file each, encoding on `threads` threads.
+    /// then every buffered partition as one file each.
     pub async fn flush(&mut self) -> Result<()> {
         self.write_rejects().await?;
         let parts: Vec<_> = self.buffered.drain().collect();
         self.buffered_rows = 0;
         self.buffered_bytes = 0;
+        self.last_seen.clear();
+        self.write_direct(parts).await
+    }
+
+    /// Writes partitions as one lake file each, encoding on `threads` threads.
+    async fn write_direct(&mut self, parts: Vec<(Key, Vec<RecordBatch>)>) -> Result<()> {
         let jobs: Vec<_> = parts
             .into_iter()
             .map(|((tenant, date), batches)| {

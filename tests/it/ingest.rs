@@ -220,6 +220,10 @@ async fn geoip_enrichment_and_provenance() {
 /// `n` Teleport events over five days and four event types, in an arbitrary (fixed) order,
 /// several sharing a time (their input order must survive the merge).
 fn shuffled_events(n: usize) -> String {
+    events_in_order(n, true)
+}
+
+fn events_in_order(n: usize, shuffled: bool) -> String {
     let types = [
         "user.login",
         "session.start",
@@ -231,7 +235,7 @@ fn shuffled_events(n: usize) -> String {
             format!(
                 r#"{{"event":"{}","code":"T1000I","time":"2024-03-{:02}T{:02}:{:02}:{:02}Z","uid":"u{i:06}","user":"alice","cluster_name":"c"}}"#,
                 types[i % 4],
-                10 + (i % 5),
+                10 + if shuffled { i % 5 } else { i * 5 / n },
                 (i / 7) % 24,
                 (i / 11) % 60,
                 (i / 13) % 3,
@@ -240,7 +244,7 @@ fn shuffled_events(n: usize) -> String {
         .collect();
     // A fixed permutation (an LCG), so every run sees the same arbitrary order.
     let mut x: u64 = 42;
-    for i in (1..rows.len()).rev() {
+    for i in (1..rows.len()).rev().filter(|_| shuffled) {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -371,4 +375,46 @@ async fn an_unusable_spill_directory_fails_cleanly() {
     );
     let data = dir.path().join("lake/data");
     assert!(!data.exists() || super::schema::walk(&data).is_empty());
+}
+
+/// Time-ordered input with a buffer of several days: days that stopped receiving rows are
+/// written straight to the lake at a flush, the day still receiving is spilled and merged with
+/// its later rows — one sorted file per day either way, every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_ordered_input_gives_one_file_per_day_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ordered.ndjson");
+    std::fs::write(&f, events_in_order(30_000, false)).unwrap();
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let opts = IngestOptions {
+        tenant: "acme".into(),
+        threads: 2,
+        flush_rows: 20_000,
+        spill_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let s = auditlake::ingest::ingest_files(&lake, vec![Input::File(f)], opts, false)
+        .await
+        .unwrap();
+    assert_eq!(s.events, 30_000);
+    assert_eq!(s.files.len(), 5, "{:?}", s.files);
+    let mut uids = std::collections::BTreeSet::new();
+    for w in &s.files {
+        let (rows, _) = file_rows(&dir.path().join("lake").join(w.path.as_ref()));
+        assert_eq!(rows.len(), 6000, "{}", w.path);
+        let keys: Vec<_> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
+        assert!(keys.is_sorted(), "{} is not sorted", w.path);
+        uids.extend(rows.into_iter().map(|r| r.2));
+    }
+    assert_eq!(uids.len(), 30_000);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("auditlake-spill-")
+        })
+        .collect();
+    assert!(left.is_empty(), "spill left behind");
 }

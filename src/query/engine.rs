@@ -4,6 +4,7 @@
 //! the planning methods (`plan_with_params`, `physical`, `stream`, `tables`); none reaches into
 //! the DataFusion context.
 
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,6 +186,16 @@ impl EngineOptions {
 
 /// The first day of a window of `days` days ending `today` (today included); a window that
 /// would start before the calendar's first day is the caller's error, not a panic.
+/// DataFusion's physical rules with ours: the filter fusion first (before `FilterPushdown`
+/// hands the filter's conjuncts to the Parquet scan one row filter each), the projection
+/// fusion last (after projection pushdown settled the projections).
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    rules.insert(0, Arc::new(crate::query::udf::filter_fusion::FilterFusion));
+    rules.push(Arc::new(crate::query::udf::fusion::JsonFusion));
+    rules
+}
+
 pub fn days_ago(today: NaiveDate, days: u32) -> Result<NaiveDate> {
     today
         .checked_sub_days(chrono::Days::new(u64::from(days.saturating_sub(1))))
@@ -255,7 +266,7 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(crate::query::udf::fusion::JsonFusion))
+            .with_physical_optimizer_rules(physical_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);
 

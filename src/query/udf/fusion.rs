@@ -30,10 +30,11 @@ use super::json::{self, Mode, Seg};
 #[derive(Debug, Default)]
 pub struct JsonFusion;
 
-type Spec = (Mode, Vec<Seg>);
+/// A path to extract and how (shared with the filter fusion).
+pub(super) type Spec = (Mode, Vec<Seg>);
 
 /// A fusable call: `(column index, mode, path)`.
-fn fusable(e: &Arc<dyn PhysicalExpr>) -> Option<(usize, Spec)> {
+pub(super) fn fusable(e: &Arc<dyn PhysicalExpr>) -> Option<(usize, Spec)> {
     let f = e.downcast_ref::<ScalarFunctionExpr>()?;
     let mode = match f.name() {
         "json_extract_scalar" => Mode::Scalar,
@@ -225,7 +226,7 @@ impl fmt::Display for FusedJsonExpr {
     }
 }
 
-fn render(path: &[Seg]) -> String {
+pub(super) fn render(path: &[Seg]) -> String {
     let mut s = String::from("$");
     for p in path {
         match p {

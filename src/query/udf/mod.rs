@@ -13,6 +13,7 @@
 //! `event_type` filter would have removed: one odd event of another type must not fail a query.
 
 mod agg;
+pub mod filter_fusion;
 pub mod fusion;
 pub mod json;
 mod misc;

@@ -189,9 +189,13 @@ impl EngineOptions {
 /// DataFusion's physical rules with ours: the filter fusion first (before `FilterPushdown`
 /// hands the filter's conjuncts to the Parquet scan one row filter each), the projection
 /// fusion last (after projection pushdown settled the projections).
+/// `AUDITLAKE_JSON_FILTER_FUSION=0` leaves the filter fusion out (to measure it, or to rule it
+/// out when a filter misbehaves).
 fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
-    rules.insert(0, Arc::new(crate::query::udf::filter_fusion::FilterFusion));
+    if std::env::var("AUDITLAKE_JSON_FILTER_FUSION").as_deref() != Ok("0") {
+        rules.insert(0, Arc::new(crate::query::udf::filter_fusion::FilterFusion));
+    }
     rules.push(Arc::new(crate::query::udf::fusion::JsonFusion));
     rules
 }

@@ -308,6 +308,13 @@ impl Collector {
     /// are merged into the lake now.
     pub async fn spill(&mut self) -> Result<()> {
         self.write_rejects().await?;
+        tracing::debug!(
+            rows = self.buffered_rows,
+            arrow_bytes = self.buffered_bytes,
+            bytes_per_row = self.buffered_bytes / self.buffered_rows.max(1),
+            partitions = self.buffered.len(),
+            "buffer full"
+        );
         let recent = self.chunks.saturating_sub(ACTIVE_CHUNKS);
         let (mut to_spill, mut direct) = (Vec::new(), Vec::new());
         for (key, batches) in self.buffered.drain() {

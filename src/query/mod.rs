@@ -4,6 +4,7 @@
 pub mod athena;
 pub mod cells;
 pub mod engine;
+pub mod lazy_views;
 pub mod memory;
 pub mod relations;
 pub mod runner;

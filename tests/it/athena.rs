@@ -24,54 +24,6 @@ fn post_json(endpoint: &str, path: &str, body: &str) {
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
 }
 
-/// The binary with the AWS environment pointing at moto.
-fn aws_cmd(moto: &Moto) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_auditlake"));
-    c.env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    c
-}
-
-/// Ids of every query moto's Athena was sent, oldest first.
-async fn executions(athena: &aws_sdk_athena::Client) -> Vec<String> {
-    athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default()
-}
-
-/// The text Athena received for one execution.
-async fn sent_text(athena: &aws_sdk_athena::Client, id: &str) -> String {
-    athena
-        .get_query_execution()
-        .query_execution_id(id)
-        .send()
-        .await
-        .unwrap()
-        .query_execution
-        .unwrap()
-        .query
-        .unwrap()
-}
-
-async fn client(moto: &Moto) -> aws_sdk_athena::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_athena::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    aws_sdk_athena::Client::new(&conf)
-}
-
 fn opts() -> AthenaOptions {
     AthenaOptions {
         database: "auditlake".into(),
@@ -112,7 +64,8 @@ async fn query_runs_on_athena_typed_and_scoped() {
     )
     .unwrap();
     let sql = "SELECT event_date, user, COUNT(*) AS count FROM session_start WHERE login = 'root' GROUP BY event_date, user ORDER BY event_date";
-    let out = aws_cmd(&moto)
+    let out = moto
+        .cmd()
         .args(["query", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--days", "7", "--format", "json", sql])
@@ -134,8 +87,8 @@ async fn query_runs_on_athena_typed_and_scoped() {
     );
 
     // What reached Athena: the tenant and days in the `events` CTE, the view as a CTE.
-    let athena = client(&moto).await;
-    let ids = executions(&athena).await;
+    let athena = moto.athena().await;
+    let ids = common::athena_executions(&athena).await;
     assert_eq!(ids.len(), 1);
     let exec = athena
         .get_query_execution()
@@ -159,7 +112,8 @@ async fn query_runs_on_athena_typed_and_scoped() {
 
     // The Privileged Access Report runs there too: nine queries, Teleport's result shape.
     moto.create_bucket("lake");
-    let out = aws_cmd(&moto)
+    let out = moto
+        .cmd()
         .args(["report", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--format", "json"])
@@ -173,7 +127,7 @@ async fn query_runs_on_athena_typed_and_scoped() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["results"].as_array().map(Vec::len), Some(9), "{r}");
     assert_eq!(r["days"], 30);
-    let after_report = executions(&athena).await;
+    let after_report = common::athena_executions(&athena).await;
     assert_eq!(
         after_report.len(),
         10,
@@ -181,7 +135,8 @@ async fn query_runs_on_athena_typed_and_scoped() {
     );
 
     // The detections run there too (moto answers each with no rows).
-    let out = aws_cmd(&moto)
+    let out = moto
+        .cmd()
         .args(["alerts", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--format", "json"])
@@ -193,11 +148,12 @@ async fn query_runs_on_athena_typed_and_scoped() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
-    let n = executions(&athena).await.len();
+    let n = common::athena_executions(&athena).await.len();
     assert_eq!(n, 10 + auditlake::query::views::detection_files().len());
 
     // The shell switches engines with \engine; the statement then goes to Athena.
-    let out = aws_cmd(&moto)
+    let out = moto
+        .cmd()
         .args(["sql", "--lake"])
         .arg(dir.path().join("local-lake"))
         .arg("--config")
@@ -216,11 +172,11 @@ async fn query_runs_on_athena_typed_and_scoped() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("engine: athena"));
-    let ids = executions(&athena).await;
+    let ids = common::athena_executions(&athena).await;
     assert_eq!(ids.len(), n + 1);
     let mut sent_texts = Vec::new();
     for id in &ids {
-        let q = sent_text(&athena, id).await;
+        let q = common::athena_sent_text(&athena, id).await;
         sent_texts.push(q);
     }
     assert!(
@@ -231,7 +187,8 @@ async fn query_runs_on_athena_typed_and_scoped() {
 
     // `ddl --apply` creates the table and every view through Athena.
     let before = ids.len();
-    let out = aws_cmd(&moto)
+    let out = moto
+        .cmd()
         .args(["ddl", "--views", "--apply", "--config"])
         .arg(&cfg)
         .output()
@@ -241,12 +198,12 @@ async fn query_runs_on_athena_typed_and_scoped() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ids = executions(&athena).await;
+    let ids = common::athena_executions(&athena).await;
     let views = auditlake::query::views::views().len();
     assert_eq!(ids.len(), before + 1 + views);
     let mut creates = Vec::new();
     for id in &ids[before..] {
-        let q = sent_text(&athena, id).await;
+        let q = common::athena_sent_text(&athena, id).await;
         creates.push(q);
     }
     assert_eq!(
@@ -533,7 +490,7 @@ async fn athena_refuses_relations_outside_the_scope() {
         "identity_activity_center:\n  region: us-east-1\n  database: auditlake\n  table: audit_events\n  s3: s3://lake/data/\n  s3_results: s3://results/athena\n  workgroup: primary\n",
     )
     .unwrap();
-    let athena = client(&moto).await;
+    let athena = moto.athena().await;
     for sql in [
         "SELECT count(*) FROM auditlake.audit_events WHERE tenant_id = 'globex'",
         "SELECT count(*) FROM \"awsdatacatalog\".\"auditlake\".\"audit_events\"",
@@ -544,7 +501,8 @@ async fn athena_refuses_relations_outside_the_scope() {
         "SELECT * FROM (WITH audit_events AS (SELECT 1 AS x) SELECT * FROM audit_events) a, audit_events",
         "WITH a AS (SELECT * FROM audit_events), audit_events AS (SELECT 1) SELECT * FROM a",
     ] {
-        let out = aws_cmd(&moto)
+        let out = moto
+            .cmd()
             .args(["query", "--engine", "athena", "--config"])
             .arg(&cfg)
             .args(["--tenant", "acme", sql])
@@ -553,7 +511,10 @@ async fn athena_refuses_relations_outside_the_scope() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{sql}: {err}");
         assert!(err.contains("not allowed"), "{sql}: {err}");
-        assert!(executions(&athena).await.is_empty(), "{sql} reached Athena");
+        assert!(
+            common::athena_executions(&athena).await.is_empty(),
+            "{sql} reached Athena"
+        );
     }
     // Every view is still allowed (and the tenant's own CTEs), and goes out scoped.
     for v in auditlake::query::views::views() {

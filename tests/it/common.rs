@@ -140,6 +140,37 @@ impl Moto {
         assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
     }
 
+    /// Points a command's AWS environment at this server: endpoint, plain HTTP, dummy
+    /// credentials, a region, no instance-metadata lookups (unreachable here).
+    pub fn env<'a>(&self, c: &'a mut Command) -> &'a mut Command {
+        c.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+    }
+
+    /// The binary with its AWS environment pointing at this server.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_auditlake"));
+        self.env(&mut c);
+        c
+    }
+
+    /// An Athena client of this server.
+    pub async fn athena(&self) -> aws_sdk_athena::Client {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_athena::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        aws_sdk_athena::Client::new(&conf)
+    }
+
     /// object_store settings pointing at this server.
     pub fn s3_options(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -157,6 +188,31 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Ids of every query an Athena (moto's) was sent, oldest first.
+pub async fn athena_executions(athena: &aws_sdk_athena::Client) -> Vec<String> {
+    athena
+        .list_query_executions()
+        .send()
+        .await
+        .unwrap()
+        .query_execution_ids
+        .unwrap_or_default()
+}
+
+/// The text Athena received for one execution.
+pub async fn athena_sent_text(athena: &aws_sdk_athena::Client, id: &str) -> String {
+    athena
+        .get_query_execution()
+        .query_execution_id(id)
+        .send()
+        .await
+        .unwrap()
+        .query_execution
+        .unwrap()
+        .query
+        .unwrap()
 }
 
 /// A minimal HTTP/1.1 request (no body); returns the raw response head and body.

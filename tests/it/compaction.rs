@@ -49,11 +49,7 @@ impl Lake {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         if let Some(m) = &self.moto {
-            c.env("AWS_ENDPOINT_URL", &m.endpoint)
-                .env("AWS_ALLOW_HTTP", "true")
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1");
+            m.env(&mut c);
         }
         c
     }

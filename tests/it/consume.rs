@@ -86,15 +86,8 @@ impl Stand {
 
     /// The binary with the AWS environment pointing at moto.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_auditlake"));
-        c.args(args)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("RUST_LOG");
+        let mut c = self.moto.cmd();
+        c.args(args).env_remove("RUST_LOG");
         c
     }
 

@@ -3,7 +3,6 @@
 //! no projection, another location template) gets every difference named, with exit code 5.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::{self, Moto};
 
@@ -79,15 +78,10 @@ g.create_table(DatabaseName=db, TableInput=json.load(open(path)))
 }
 
 fn doctor(moto: &Moto, config: &Path) -> (Option<i32>, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
+    let out = moto
+        .cmd()
         .args(["doctor", "--json", "--config"])
         .arg(config)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)

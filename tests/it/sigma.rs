@@ -447,12 +447,8 @@ async fn sigma_alerts_on_athena_send_grammar_valid_trino() {
     )
     .unwrap();
     let rules = [dir("demo"), dir("rules/corr_temporal_ordered.yml")];
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+    let out = moto
+        .cmd()
         .args(["alerts", "--engine", "athena", "--config"])
         .arg(&cfg)
         .args(["--tenant", "acme", "--format", "json", "--sigma"])
@@ -465,35 +461,12 @@ async fn sigma_alerts_on_athena_send_grammar_valid_trino() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_athena::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    let athena = aws_sdk_athena::Client::new(&conf);
-    let ids = athena
-        .list_query_executions()
-        .send()
-        .await
-        .unwrap()
-        .query_execution_ids
-        .unwrap_or_default();
+    let athena = moto.athena().await;
+    let ids = common::athena_executions(&athena).await;
     let dir = tempfile::tempdir().unwrap();
     let mut sigma_sent = 0;
     for id in &ids {
-        let sent = athena
-            .get_query_execution()
-            .query_execution_id(id)
-            .send()
-            .await
-            .unwrap()
-            .query_execution
-            .unwrap()
-            .query
-            .unwrap();
+        let sent = common::athena_sent_text(&athena, id).await;
         if sent.contains("sigma_id") {
             assert!(sent.contains("tenant_id = 'acme'"), "{sent}");
             std::fs::write(dir.path().join(format!("{id}.sql")), &sent).unwrap();

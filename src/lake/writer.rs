@@ -24,6 +24,19 @@ use crate::schema::{self, RowBatchBuilder};
 /// event_type, a view's `event_type = '…'` filter skips most row groups by statistics.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// Rows per data page: 1,024 unless `AUDITLAKE_PAGE_ROWS` (64 ..= 1,048,576) says otherwise —
+/// a knob for `benches/` to measure the choice (small pages help a view's filtered scan, may
+/// cost a full scan), not a setting a lake needs.
+pub fn page_rows() -> usize {
+    static ROWS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+        std::env::var("AUDITLAKE_PAGE_ROWS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(1024, |n| n.clamp(64, 1 << 20))
+    });
+    *ROWS
+}
+
 /// What a flush wrote.
 #[derive(Debug, Clone)]
 pub struct WrittenFile {
@@ -69,7 +82,7 @@ pub fn properties(opts: &WriterOptions) -> WriterProperties {
         // Small pages: rows are sorted by event_type, so the page index of `event_type` then
         // selects little more than a view's own rows, and only their `event_data` pages are
         // read (8 Ki-row pages read ~8× more JSON for a rare event type; measured in benches/).
-        .set_data_page_row_count_limit(1024)
+        .set_data_page_row_count_limit(page_rows())
         // Unique or near-unique strings gain nothing from dictionaries and cost CPU.
         .set_column_dictionary_enabled(ColumnPath::from("event_data"), false)
         .set_column_dictionary_enabled(ColumnPath::from("uid"), false)

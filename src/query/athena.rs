@@ -282,6 +282,7 @@ const IDENTITIES: &str = "identities";
 /// The WITH header and the statement (see `Athena::wrap`).
 pub fn wrap_sql(sql: &str, opts: &AthenaOptions) -> Result<String> {
     let sql = sql.trim().trim_end_matches(';').trim();
+    super::engine::check_shape(sql)?;
     let mut stmts = Parser::parse_sql(&GenericDialect {}, sql)
         .map_err(|e| Error::Sql(format!("syntax error: {e}")))?;
     if stmts.len() != 1 {

@@ -51,9 +51,70 @@ pub const SQL_RECURSION_LIMIT: usize = 50;
 /// bounds the tree's depth before anything walks it.
 pub const MAX_STATEMENT_OPERATORS: usize = 1000;
 
-/// Refuses a statement with more operators than [`MAX_STATEMENT_OPERATORS`]; the count is one
-/// pass over the tokens, without recursion.
-pub fn check_operators(sql: &str) -> Result<()> {
+/// How deep constructs with a syntax of their own (`CAST(x AS t)`, `POSITION(a IN b)`,
+/// `SUBSTRING(…)`, `CASE … END`, `NOT (…)`, …) may nest in one statement. When such a
+/// construct fails to parse, sqlparser retries it as a plain name or function call, and every
+/// construct nested inside is parsed again each time: malformed ones cost 2^depth parses
+/// (3^depth for `POSITION`). The fuzzer found 30 nested `CAST(` in 559 bytes that planned for
+/// minutes; 8 bounds that to a few thousand parses, far deeper than queries nest.
+pub const MAX_SPECIAL_NESTING: usize = 8;
+
+/// The same cost summed over a statement: each such construct counts 3^(its nesting depth),
+/// the parses a malformed one may take. Siblings add up: 12,000 eight-deep `POSITION(…)` in
+/// one 1 MiB statement parsed for a minute though none nests more than 8. 100,000 is a few
+/// thousand constructs at depth 1–3 (a view has a dozen).
+pub const MAX_SPECIAL_COST: usize = 100_000;
+
+/// Words the parser tries as a construct of their own before retrying them as a name
+/// (`parse_expr_prefix_by_reserved_word` in sqlparser 0.62, less the words it never retries).
+fn is_special(k: datafusion::sql::sqlparser::keywords::Keyword) -> bool {
+    use datafusion::sql::sqlparser::keywords::Keyword as K;
+    matches!(
+        k,
+        K::CAST
+            | K::TRY_CAST
+            | K::SAFE_CAST
+            | K::CONVERT
+            | K::TRY_CONVERT
+            | K::CEIL
+            | K::FLOOR
+            | K::POSITION
+            | K::OVERLAY
+            | K::SUBSTR
+            | K::SUBSTRING
+            | K::EXTRACT
+            | K::NOT
+            | K::CASE
+            | K::ARRAY
+            | K::MAP
+            | K::MATCH
+            | K::PRIOR
+            | K::LAMBDA
+            | K::CURRENT_CATALOG
+            | K::CURRENT_DATE
+            | K::CURRENT_TIME
+            | K::CURRENT_TIMESTAMP
+            | K::CURRENT_USER
+            | K::SESSION_USER
+            | K::USER
+            | K::LOCALTIME
+            | K::LOCALTIMESTAMP
+            | K::BOX
+            | K::CIRCLE
+            | K::LINE
+            | K::LSEG
+            | K::PATH
+            | K::POINT
+            | K::POLYGON
+    )
+}
+
+/// Refuses, before any parser or planner sees it, a statement with more operators than
+/// [`MAX_STATEMENT_OPERATORS`], constructs nested deeper than [`MAX_SPECIAL_NESTING`] or more
+/// of them than [`MAX_SPECIAL_COST`] allows. One
+/// pass over the tokens, without recursion; every face's SQL goes through it (the local engine,
+/// the statement splitter, the Athena path).
+pub fn check_shape(sql: &str) -> Result<()> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -97,6 +158,55 @@ pub fn check_operators(sql: &str) -> Result<()> {
             "statement has {operators} operators, more than the {MAX_STATEMENT_OPERATORS} \
              allowed (split the expression, or use IN (…) for long lists of alternatives)"
         )));
+    }
+    // Frames of the open parentheses and CASEs: (is it a special construct, is it a CASE).
+    let mut frames: Vec<(bool, bool)> = Vec::new();
+    let mut special = 0usize;
+    let mut cost = 0usize;
+    let mut previous: Option<&Token> = None;
+    for t in tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))) {
+        match t {
+            Token::LParen => {
+                let s = matches!(previous, Some(Token::Word(w)) if is_special(w.keyword));
+                frames.push((s, false));
+                if s {
+                    special += 1;
+                    cost = cost.saturating_add(3usize.saturating_pow(special as u32));
+                }
+            }
+            Token::Word(w) if w.keyword == Keyword::CASE => {
+                frames.push((true, true));
+                special += 1;
+                cost = cost.saturating_add(3usize.saturating_pow(special as u32));
+            }
+            Token::RParen | Token::Word(_) => {
+                let closes_case = matches!(t, Token::Word(w) if w.keyword == Keyword::END);
+                if matches!(t, Token::RParen) || closes_case {
+                    // Pop to the frame this token closes (an unmatched one closes nothing).
+                    if let Some(i) = frames.iter().rposition(|f| f.1 == closes_case) {
+                        for f in frames.drain(i..) {
+                            special -= usize::from(f.0);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if special > MAX_SPECIAL_NESTING {
+            return Err(Error::Sql(format!(
+                "statement nests CAST, CASE, POSITION, SUBSTRING, NOT (…) and similar constructs \
+                 more than {MAX_SPECIAL_NESTING} deep (the parser's work doubles with each \
+                 level); flatten it, e.g. with a WITH clause"
+            )));
+        }
+        if cost > MAX_SPECIAL_COST {
+            return Err(Error::Sql(format!(
+                "statement holds too many CAST, CASE, POSITION, SUBSTRING, NOT (…) and similar \
+                 constructs for their nesting (each counts 3^depth; at most {MAX_SPECIAL_COST} \
+                 in all); split it into several statements"
+            )));
+        }
+        previous = Some(t);
     }
     Ok(())
 }
@@ -350,7 +460,7 @@ impl Engine {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<DataFrame> {
-        check_operators(sql)?;
+        check_shape(sql)?;
         let options = super::statements::read_only();
         let df = self
             .ctx
@@ -624,18 +734,68 @@ mod tests {
             "SELECT 0{} AS n FROM t WHERE a = 1 AND b LIKE 'x'",
             " + 1".repeat(900)
         );
-        assert!(check_operators(&ok).is_ok());
+        assert!(check_shape(&ok).is_ok());
         // `*` is not counted: `SELECT *` and `count(*)` are not chains.
-        assert!(check_operators(&format!("SELECT {}", "count(*), ".repeat(2000))).is_ok());
+        assert!(check_shape(&format!("SELECT {}", "count(*), ".repeat(2000))).is_ok());
         for bad in [
             format!("SELECT 0{}", " + 1".repeat(1001)),
             format!("SELECT 1 WHERE {}", "a OR ".repeat(1001) + "b"),
             format!("SELECT 'a'{}", " || 'a'".repeat(1001)),
             format!("SELECT 1{}", "::int".repeat(1001)),
         ] {
-            let e = check_operators(&bad).unwrap_err();
+            let e = check_shape(&bad).unwrap_err();
             assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
             assert!(e.to_string().contains("operators"), "{e}");
+        }
+    }
+
+    #[test]
+    fn deeply_nested_constructs_are_refused_before_parsing() {
+        // The fuzzer's input: 30 nested, malformed `CAST(` in 559 bytes planned for minutes.
+        let found = include_str!("../../fuzz/regressions/sql_plan/timeout-nested-cast-parens");
+        let nest = |open: &str, close: &str, n: usize| {
+            format!("SELECT {}x{}", open.repeat(n), close.repeat(n))
+        };
+        for bad in [
+            found.to_string(),
+            nest("CAST(", "", 30),
+            nest("CAST(", ")", 9),
+            nest("POSITION(", "", 9),
+            nest("NOT (", "", 9),
+            nest("CASE WHEN x THEN ", "", 9),
+            nest("SUBSTRING(", " FROM 1)", 9),
+        ] {
+            let start = std::time::Instant::now();
+            let e = check_shape(&bad).unwrap_err();
+            assert!(start.elapsed() < Duration::from_secs(1));
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("8 deep"), "{e}");
+        }
+        // Many siblings, none too deep: their sum is bounded too (a 1 MiB statement of them
+        // parsed for a minute).
+        let many = format!(
+            "SELECT coalesce({}1)",
+            format!("{}x{}, ", "POSITION(".repeat(8), ")".repeat(8)).repeat(12_000)
+        );
+        let start = std::time::Instant::now();
+        let e = check_shape(&many).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(e.to_string().contains("too many"), "{e}");
+        // Eight deep is fine, closed constructs pop their level, plain parentheses, function
+        // calls and subqueries do not count; a few hundred shallow casts are fine.
+        for ok in [
+            format!("SELECT {}1", "CAST(x AS INT) + ".repeat(300)),
+            nest("CAST(", " AS INT)", 8),
+            format!(
+                "SELECT {}",
+                "CAST(CAST(x AS INT) AS INT) + ".repeat(50) + "1"
+            ),
+            nest("CASE WHEN x THEN ", " END", 8),
+            format!("SELECT {}1{}", "(".repeat(40), ")".repeat(40)),
+            nest("coalesce(", ")", 40),
+            nest("(SELECT ", ")", 20),
+        ] {
+            assert!(check_shape(&ok).is_ok(), "{ok}");
         }
     }
 

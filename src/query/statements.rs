@@ -28,6 +28,7 @@ pub fn split(text: &str) -> Result<Vec<String>> {
         .map(str::to_string)
         .collect();
     for s in &stmts {
+        super::engine::check_shape(s)?;
         datafusion::sql::parser::DFParser::parse_sql(s)
             .map_err(|e| Error::Sql(format!("syntax error: {e}")))?;
     }

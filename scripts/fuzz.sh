@@ -59,7 +59,9 @@ run_one() {
   local dict
   dict="$(dict_of "$t")"
   # -timeout: one input may take at most 20 s (a hang is a finding); -rss_limit_mb: 2 GiB.
-  "$BIN/$t" "$corpus" ${dict:+-dict="$dict"} -max_total_time="$SECONDS_EACH" -timeout=20 \
+  # libFuzzer's own timeout handler can deadlock on malloc and sleep forever: a target still
+  # running 2 minutes past its budget is stopped.
+  timeout --kill-after=10 $((SECONDS_EACH + 120)) "$BIN/$t" "$corpus" ${dict:+-dict="$dict"} -max_total_time="$SECONDS_EACH" -timeout=20 \
     -rss_limit_mb=2048 -max_len="$MAX_LEN" ${RUNS:+-runs="$RUNS"} -print_final_stats=1 \
     -artifact_prefix="$art" \
     >"$log" 2>&1 || true
@@ -90,6 +92,11 @@ for t in "${TARGETS[@]}"; do
   for f in "$WORK/artifacts/$t"/*; do
     [ -f "$f" ] || continue
     found=$((found + 1))
+    if [ ! -s "$f" ]; then
+      # The deadlocked timeout handler writes the file before the unit: read the unit from
+      # the hung process next time (gdb -p PID, frame fuzzer::WriteToFile).
+      echo "== $t: $(basename "$f") is empty (libFuzzer's handler hung while writing it); see $log"
+    fi
     mkdir -p "fuzz/regressions/$t"
     cp "$f" "fuzz/regressions/$t/$(basename "$f")"
   done

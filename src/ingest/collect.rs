@@ -95,9 +95,9 @@ impl Collector {
     }
 
     /// Mid-run, when the buffer is full: the pending rejects first, then the buffered
-    /// partitions out of memory. A partition that looks finished (no rows in the last
-    /// [`ACTIVE_CHUNKS`] chunks, none spilled before: time-ordered input's older days) is written
-    /// to the lake directly; the others (every day of input in arbitrary order) are spilled as
+    /// partitions out of memory. A partition that looks finished (older than every day that had
+    /// rows in the last [`ACTIVE_CHUNKS`] chunks, none spilled before: time-ordered input's
+    /// older days) is written to the lake directly; the others (every day of input in arbitrary order) are spilled as
     /// sorted runs, which the lake sees only once merged. A "finished" partition that gets
     /// rows later just gets a second file. When the spill directory reached its bound, its runs
     /// are merged into the lake now.
@@ -111,11 +111,20 @@ impl Collector {
             "buffer full"
         );
         let recent = self.chunks.saturating_sub(ACTIVE_CHUNKS);
+        let active = |key: &Key| self.last_seen.get(key).is_some_and(|&c| c > recent);
+        // The oldest day still receiving rows, per tenant: only days before it look finished
+        // (time-ordered input), not a day that merely skipped a few chunks of input in
+        // arbitrary order.
+        let mut oldest_active: HashMap<Arc<str>, NaiveDate> = HashMap::new();
+        for key in self.buffered.keys().filter(|k| active(k)) {
+            let d = oldest_active.entry(key.0.clone()).or_insert(key.1);
+            *d = (*d).min(key.1);
+        }
         let (mut to_spill, mut direct) = (Vec::new(), Vec::new());
         for (key, batches) in self.buffered.drain() {
-            let active = self.last_seen.get(&key).is_some_and(|&c| c > recent);
+            let finished = oldest_active.get(&key.0).is_none_or(|&d| key.1 < d);
             let spilled = self.spill.as_ref().is_some_and(|sp| sp.has(&key.0, key.1));
-            if active || spilled {
+            if !finished || spilled {
                 to_spill.push((key, batches));
             } else {
                 direct.push((key, batches));

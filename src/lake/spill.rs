@@ -182,8 +182,12 @@ pub fn write_run(run: RunFile) -> Result<u64> {
     )
     .map_err(perr)?;
     w.write(&sorted).map_err(perr)?;
-    let bytes = w.bytes_written() as u64;
     w.close().map_err(perr)?;
+    // The file's size once closed (the writer's count before closing misses the row groups
+    // it still holds, and the spill bound is kept on this).
+    let bytes = std::fs::metadata(&run.file)
+        .map_err(|e| Error::io("read the size of", &run.file, e))?
+        .len();
     Ok(bytes)
 }
 

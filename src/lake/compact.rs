@@ -340,6 +340,19 @@ async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate) -> Result<Tidy> {
     for m in list(store, &runs).await? {
         delete_if_present(store, &m.location).await?;
     }
+    // A run whose upload was killed midway is a local staging file (`….parquet#1`) that the
+    // store's listing hides; only compactions write under runs/, and we hold the lock.
+    if lake.is_local() {
+        let dir = std::path::PathBuf::from(lake.display()).join(runs.as_ref());
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                if e.path().is_file() {
+                    std::fs::remove_file(e.path())
+                        .map_err(|err| Error::io("remove", e.path(), err))?;
+                }
+            }
+        }
+    }
     Ok(out)
 }
 

@@ -251,6 +251,9 @@ pub struct EngineOptions {
     /// A memory pool shared with other engines (the Flight server's, across tenants), with a
     /// cap per query; `None`: the engine makes its own pool of `limits.memory_limit_bytes`.
     pub memory: Option<SharedMemory>,
+    /// Views read their typed sidecars (`accel.rs`), built on first use; off: every view is
+    /// read from `event_data`. Default on; `AUDITLAKE_VIEW_ACCEL=0` turns it off.
+    pub view_accel: bool,
 }
 
 /// A table or view a session sees, as Flight's `GetTables` lists it.
@@ -273,6 +276,7 @@ impl EngineOptions {
             limits: Limits::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory: None,
+            view_accel: crate::query::accel::enabled_by_env(),
         }
     }
 
@@ -384,17 +388,17 @@ impl Engine {
             .build();
         let ctx = SessionContext::new_with_state(state);
 
-        let table = EventsTable::new(
+        let table = Arc::new(EventsTable::new(
             opts.lake.clone(),
             opts.scope()?,
             ScanLimits {
                 max_bytes_scanned: opts.limits.max_bytes_scanned,
             },
-        )?;
+        )?);
         let url = url::Url::parse(&store_url_root(&opts.lake))
             .map_err(|e| Error::Other(format!("store url: {e}")))?;
         ctx.register_object_store(&url, opts.lake.store().clone());
-        ctx.register_table(opts.table.as_str(), Arc::new(table))?;
+        ctx.register_table(opts.table.as_str(), table.clone())?;
         crate::query::udf::register_all(&ctx)?;
         // The cross-source identity map (`_catalog/identities.csv`), empty when absent, so the
         // detections can join one person's identities whether or not a map exists. Scoped like
@@ -440,6 +444,7 @@ impl Engine {
                     v.ddl(&opts.table),
                 )
             }),
+            opts.view_accel.then_some(table),
         );
         catalog.register_schema("public", Arc::new(lazy))?;
         Ok(Engine { ctx, opts })

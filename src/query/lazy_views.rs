@@ -1,7 +1,7 @@
 //! The session's schema: its tables as registered, and the catalog's views planned the first
 //! time a statement names one. A cold `auditlake query` (a process per query, as scripts and
 //! the benches run it) used to plan all 35 views before its own statement; now it plans the
-//! one or two it reads.
+//! one or two it reads. With acceleration on, a view reads its typed sidecar (`accel.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,9 @@ use datafusion::datasource::ViewTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 
+use super::accel::AccelView;
+use super::table::EventsTable;
+
 /// A schema whose views are planned on first use, over an inner schema holding the tables.
 pub struct LazyViews {
     inner: Arc<dyn SchemaProvider>,
@@ -21,6 +24,8 @@ pub struct LazyViews {
     /// View name → (body, the `CREATE VIEW` text shown as its definition).
     bodies: BTreeMap<String, (String, String)>,
     planned: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// Set: views read their sidecars (`accel.rs`) built over this `events` table.
+    accel: Option<Arc<EventsTable>>,
 }
 
 impl std::fmt::Debug for LazyViews {
@@ -37,6 +42,7 @@ impl LazyViews {
         inner: Arc<dyn SchemaProvider>,
         state: SessionState,
         views: impl IntoIterator<Item = (String, String, String)>,
+        accel: Option<Arc<EventsTable>>,
     ) -> Self {
         LazyViews {
             inner,
@@ -46,6 +52,7 @@ impl LazyViews {
                 .map(|(name, body, ddl)| (name, (body, ddl)))
                 .collect(),
             planned: Mutex::new(HashMap::new()),
+            accel,
         }
     }
 
@@ -62,7 +69,16 @@ impl LazyViews {
             .create_logical_plan(body)
             .await
             .map_err(|e| DataFusionError::Plan(format!("view {name} does not plan: {e}")))?;
-        let t: Arc<dyn TableProvider> = Arc::new(ViewTable::new(plan, Some(ddl.clone())));
+        let t: Arc<dyn TableProvider> = match &self.accel {
+            Some(events) => Arc::new(AccelView::new(
+                name,
+                body,
+                plan,
+                ddl.clone(),
+                Arc::clone(events),
+            )),
+            None => Arc::new(ViewTable::new(plan, Some(ddl.clone()))),
+        };
         self.lock()?.insert(name.to_string(), Arc::clone(&t));
         Ok(Some(t))
     }

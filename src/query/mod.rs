@@ -1,6 +1,7 @@
 //! Query: the `events` table over the lake, the Access Monitoring views, the Trino functions,
 //! and the two engines (local DataFusion, Athena) behind one `QueryRunner`.
 
+pub mod accel;
 pub mod athena;
 pub mod cells;
 pub mod engine;

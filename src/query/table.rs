@@ -84,6 +84,17 @@ pub struct EventsTable {
     scope: Scope,
     limits: ScanLimits,
     store_url: ObjectStoreUrl,
+    /// Set: the table is exactly these partitions' files, as listed by the caller (the view
+    /// sidecar builds from the file set its key names, never from a later listing).
+    pinned: Option<Arc<Vec<PinnedPartition>>>,
+}
+
+/// One partition and its live files, as a caller listed them.
+#[derive(Debug, Clone)]
+pub struct PinnedPartition {
+    pub tenant: String,
+    pub date: NaiveDate,
+    pub files: Vec<object_store::ObjectMeta>,
 }
 
 impl EventsTable {
@@ -94,7 +105,47 @@ impl EventsTable {
             scope,
             limits,
             store_url,
+            pinned: None,
         })
+    }
+
+    /// The same table reduced to exactly these partitions and files (no listing at scan).
+    pub fn pinned(&self, parts: Vec<PinnedPartition>) -> EventsTable {
+        EventsTable {
+            lake: self.lake.clone(),
+            scope: self.scope.clone(),
+            limits: self.limits,
+            store_url: self.store_url.clone(),
+            pinned: Some(Arc::new(parts)),
+        }
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    pub fn limits(&self) -> ScanLimits {
+        self.limits
+    }
+
+    /// The live data files of one partition: its listing with compaction tombstones applied,
+    /// so a partition being compacted shows either its old files or its new ones.
+    pub async fn live_files(
+        &self,
+        tenant: &str,
+        date: NaiveDate,
+    ) -> object_store::Result<Vec<object_store::ObjectMeta>> {
+        if let Some(p) = &self.pinned {
+            return Ok(p
+                .iter()
+                .find(|p| p.tenant == tenant && p.date == date)
+                .map(|p| p.files.clone())
+                .unwrap_or_default());
+        }
+        let store = self.lake.store();
+        let prefix = layout::partition_prefix(&self.lake, tenant, date);
+        let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+        crate::lake::listing::live_files(store.as_ref(), metas).await
     }
 
     /// The object store URL this table reads through (register the lake's store under it).
@@ -104,6 +155,15 @@ impl EventsTable {
 
     /// Lists the (tenant, date) partitions the scope admits, in order.
     pub async fn partitions(&self) -> DfResult<Vec<(String, NaiveDate)>> {
+        if let Some(p) = &self.pinned {
+            let mut out: Vec<_> = p
+                .iter()
+                .filter(|p| self.scope.admits(&p.tenant, p.date))
+                .map(|p| (p.tenant.clone(), p.date))
+                .collect();
+            out.sort();
+            return Ok(out);
+        }
         let store = self.lake.store();
         let tenants: Vec<String> = match &self.scope.tenant {
             Some(t) => vec![t.clone()],
@@ -166,11 +226,11 @@ async fn list_dirs(store: &dyn ObjectStore, prefix: &Path) -> DfResult<Vec<Strin
         .collect())
 }
 
-fn date_to_days(d: NaiveDate) -> i32 {
+pub(crate) fn date_to_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
-const PARTITION_COLS: [&str; 2] = [TENANT_ID, EVENT_DATE];
+pub(crate) const PARTITION_COLS: [&str; 2] = [TENANT_ID, EVENT_DATE];
 
 #[async_trait]
 impl datafusion::catalog::TableProvider for EventsTable {
@@ -220,29 +280,20 @@ impl datafusion::catalog::TableProvider for EventsTable {
         let kept = prune(&all, &partition_filters, state)?;
 
         // List the files of the surviving partitions, a few listings at a time.
-        let store = self.lake.store().clone();
-        let lake = &self.lake;
         let files: Vec<PartitionedFile> = futures::stream::iter(kept.iter().cloned())
-            .map(|(tenant, date)| {
-                let store = store.clone();
-                async move {
-                    let prefix = layout::partition_prefix(lake, &tenant, date);
-                    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
-                    // Applies compaction tombstones, so a partition being compacted shows
-                    // either its old files or its new ones, never both.
-                    let metas = crate::lake::listing::live_files(store.as_ref(), metas).await?;
-                    Ok::<_, object_store::Error>(
-                        metas
-                            .into_iter()
-                            .map(|m| {
-                                PartitionedFile::from(m).with_partition_values(vec![
-                                    ScalarValue::Utf8(Some(tenant.clone())),
-                                    ScalarValue::Date32(Some(date_to_days(date))),
-                                ])
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                }
+            .map(|(tenant, date)| async move {
+                let metas = self.live_files(&tenant, date).await?;
+                Ok::<_, object_store::Error>(
+                    metas
+                        .into_iter()
+                        .map(|m| {
+                            PartitionedFile::from(m).with_partition_values(vec![
+                                ScalarValue::Utf8(Some(tenant.clone())),
+                                ScalarValue::Date32(Some(date_to_days(date))),
+                            ])
+                        })
+                        .collect::<Vec<_>>(),
+                )
             })
             .buffer_unordered(16)
             .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))
@@ -286,7 +337,7 @@ impl datafusion::catalog::TableProvider for EventsTable {
 }
 
 /// Evaluates partition-only predicates on every (tenant, date) at once.
-fn prune(
+pub(crate) fn prune(
     parts: &[(String, NaiveDate)],
     filters: &[Expr],
     state: &dyn Session,
@@ -330,7 +381,7 @@ fn prune(
 }
 
 /// Spreads files over `n` groups, largest first onto the lightest group.
-fn split_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
+pub(crate) fn split_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
     let n = n.max(1).min(files.len().max(1));
     files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
     let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
@@ -370,7 +421,11 @@ pub struct LakeScanExec {
 }
 
 impl LakeScanExec {
-    fn new(input: Arc<dyn ExecutionPlan>, stats: PruneStats, limits: ScanLimits) -> Self {
+    pub(crate) fn new(
+        input: Arc<dyn ExecutionPlan>,
+        stats: PruneStats,
+        limits: ScanLimits,
+    ) -> Self {
         let metrics = ExecutionPlanMetricsSet::new();
         let c = |name: &'static str, v: usize| {
             let c = MetricBuilder::new(&metrics)

@@ -54,6 +54,14 @@ pub async fn engine(lake: &Lake, tenant: Option<&str>) -> Engine {
     Engine::new(o).await.expect("engine")
 }
 
+/// An engine whose views read `event_data` (no sidecars): for tests of the JSON plans.
+pub async fn engine_plain(lake: &Lake, tenant: Option<&str>) -> Engine {
+    let mut o = EngineOptions::new(lake.clone());
+    o.tenant = tenant.map(str::to_string);
+    o.view_accel = false;
+    Engine::new(o).await.expect("engine")
+}
+
 /// Rows of a query as text cells (NULL as "NULL").
 pub async fn rows(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
     let res = engine

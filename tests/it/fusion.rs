@@ -5,7 +5,7 @@ use crate::common;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn view_columns_share_one_json_pass() {
     let (_dir, lake) = common::fixture_lake().await;
-    let engine = common::engine(&lake, Some("acme")).await;
+    let engine = common::engine_plain(&lake, Some("acme")).await;
     let plan = engine.plan("SELECT * FROM session_start").await.unwrap();
     let text = datafusion::physical_plan::displayable(plan.as_ref())
         .indent(true)
@@ -73,7 +73,7 @@ async fn filter_conjuncts_on_json_share_one_pass_and_answer_the_same() {
     );
     let lake = auditlake::lake::Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
     common::ingest(&lake, "acme", &[events]).await;
-    let engine = common::engine(&lake, Some("acme")).await;
+    let engine = common::engine_plain(&lake, Some("acme")).await;
     let j = |p: &str| format!("json_extract_scalar(event_data, '$.{p}')");
     let queries = [
         // The weak-security shape: four absent-field tests on one event type.

@@ -3,6 +3,7 @@
 // Test code may unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod accel;
 mod alerts;
 mod athena;
 mod catalog;

@@ -82,6 +82,10 @@ pub struct Args {
     /// Latest plausible event time (a date, exclusive); later events are rejects.
     #[arg(long, default_value = "2200-01-01")]
     pub event_time_max: NaiveDate,
+    /// After the run, build the typed view sidecars (`accel/`) of the partitions it wrote, so
+    /// the first view query reads typed columns (otherwise that query builds them).
+    #[arg(long)]
+    pub build_views: bool,
     /// Files to read; `-` reads stdin.
     #[arg(required = true)]
     pub files: Vec<String>,
@@ -96,8 +100,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             a.event_time_min, a.event_time_max
         ))
     })?;
+    let tenant = a.tenant.into_string();
     let opts = IngestOptions {
-        tenant: a.tenant.into_string(),
+        tenant: tenant.clone(),
         source: a.source.kind(),
         geoip,
         flush_rows: a.flush_rows.max(1),
@@ -115,6 +120,21 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     let summary = ingest::ingest_files(&lake, inputs, opts, progress).await?;
     print!("{}", summary.render());
+    if a.build_views && crate::query::accel::enabled_by_env() {
+        let dates: Vec<NaiveDate> = summary
+            .by_partition
+            .keys()
+            .filter(|(t, _)| *t == tenant)
+            .map(|(_, d)| *d)
+            .collect();
+        let b = crate::query::accel::build_views(&lake, &tenant, &dates).await?;
+        println!(
+            "view sidecars: {} views over {} partitions in {:.2}s",
+            b.views,
+            b.partitions,
+            b.elapsed.as_secs_f64()
+        );
+    }
     Ok(if summary.rejected > 0 {
         ExitCode::from(EXIT_REJECTED)
     } else {

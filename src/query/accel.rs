@@ -1,0 +1,656 @@
+//! The view-acceleration sidecar: a catalog view's rows of one partition as typed Parquet
+//! columns, `accel/{tenant}/{date}/{view}/{key}.parquet` beside `data/` (Athena's table reads
+//! `data/…` only, so it never lists them; the Glue files are untouched).
+//!
+//! Why: every view is `json_extract…(event_data, …)` per row; DuckDB parses the same JSON, so
+//! parsing faster gains a factor, typed columns an order of magnitude. The view's SQL stays the
+//! one text Athena runs: the sidecar is that very view, evaluated by this engine over the
+//! partition's files and stored, so its answers are the view's answers by construction.
+//!
+//! Never stale: `key` hashes the view's text, this build's version and the partition's live
+//! file set (name, size, e-tag, after compaction tombstones). A query lists each partition it
+//! reads, computes the key, and reads the sidecar of exactly that key; a partition whose files
+//! changed (a new ingest, a compaction) has no sidecar of its key and is rebuilt from exactly
+//! the files that were listed, before the query reads it. When a sidecar cannot be written (a
+//! read-only lake) the view is read from `event_data` as without acceleration; a partition
+//! whose rows a view column cannot convert (`CAST` of a hostile value) is marked
+//! `{key}.unbuildable` and that partition alone is read from `event_data`, so it answers (or
+//! fails) exactly as the plain view would, and is not rebuilt until its files change.
+//!
+//! Tenant scope: the partitions come from the session's `events` table, which lists only the
+//! scope's tenant and dates; a sidecar is read and written only under those partitions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arrow::array::{Array, Date32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::physical_plan::FileScanConfigBuilder;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::{TableType, ViewTable, provider_as_source, source_as_provider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream, project_schema};
+use futures::{StreamExt, TryStreamExt};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sha2::{Digest, Sha256};
+
+use super::table::{
+    EventsTable, PARTITION_COLS, PinnedPartition, PruneStats, date_to_days, prune, split_groups,
+};
+use crate::lake::Lake;
+use crate::schema::{EVENT_DATE, TENANT_ID};
+
+/// Top directory of the sidecars, under the lake root (beside `data/`).
+pub const ACCEL_DIR: &str = "accel";
+
+/// Changes when the sidecar's contents or this build's functions might: a new key, a rebuild.
+const FORMAT: &str = concat!("auditlake-accel-1/", env!("CARGO_PKG_VERSION"));
+
+/// Partitions built by one plan: each has an open writer (one row group in memory each).
+const GROUP_PARTITIONS: usize = 8;
+
+/// Input bytes (the partitions' Parquet) built by one plan, so a build's writers stay bounded.
+const GROUP_BYTES: u64 = 256 << 20;
+
+/// Rows per row group of a sidecar (bounds each open writer's memory).
+const SIDECAR_ROW_GROUP_ROWS: usize = 32 * 1024;
+
+/// Superseded sidecars are deleted once this old: longer than any query may run
+/// (`DEFAULT_TIMEOUT_SECS`), so a query that listed before the change still finds its file.
+const STALE_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Is view acceleration on? `AUDITLAKE_VIEW_ACCEL=0` turns it off (every view is read from
+/// `event_data`, as Athena reads it): to measure it, or on a lake the session may not write.
+pub fn enabled_by_env() -> bool {
+    std::env::var("AUDITLAKE_VIEW_ACCEL").as_deref() != Ok("0")
+}
+
+/// `accel/{tenant}/{date}/{view}/`
+pub fn sidecar_dir(lake: &Lake, tenant: &str, date: NaiveDate, view: &str) -> Path {
+    lake.path(&format!(
+        "{ACCEL_DIR}/{tenant}/{}/{view}",
+        date.format("%Y-%m-%d")
+    ))
+}
+
+/// A view whose scan reads its sidecars (building the missing ones first), and falls back to
+/// the view over `event_data` when they cannot be had.
+pub struct AccelView {
+    name: String,
+    /// The view body, planned over the session's `events`.
+    plan: LogicalPlan,
+    /// The view as DataFusion's own: the fallback, and the schema.
+    plain: ViewTable,
+    events: Arc<EventsTable>,
+    /// Hash of the format, the view's name and its text: the per-view part of every key.
+    digest: [u8; 32],
+    /// A write failed in this process (a read-only lake): stop trying to build.
+    unwritable: AtomicBool,
+}
+
+impl std::fmt::Debug for AccelView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccelView")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A partition whose sidecar is missing: the files it is built from, the path it goes to, and
+/// the marker written when its rows cannot be built (a value a view column cannot convert).
+struct Missing {
+    part: PinnedPartition,
+    path: Path,
+    marker: Path,
+}
+
+/// What a build made: the sidecars written, the partitions read from `event_data` instead.
+#[derive(Default)]
+struct Built {
+    written: Vec<ObjectMeta>,
+    unbuildable: Vec<PinnedPartition>,
+}
+
+/// An error a partition's rows cause every time (a cast the view makes fails on a value), as
+/// opposed to one of the moment (the store, memory, a limit of the session).
+fn is_data_error(e: &DataFusionError) -> bool {
+    let root = e.find_root();
+    matches!(
+        root,
+        DataFusionError::ArrowError(..) | DataFusionError::Execution(_)
+    ) && !root.to_string().contains(super::table::BYTES_LIMIT_MSG)
+}
+
+/// Why a sidecar could not be had.
+enum Failure {
+    /// Writing it failed: the lake is not writable by this session (or the store failed).
+    Write(DataFusionError),
+    /// Anything else (listing, planning, a row the view cannot convert).
+    Other(DataFusionError),
+}
+
+impl From<DataFusionError> for Failure {
+    fn from(e: DataFusionError) -> Self {
+        Failure::Other(e)
+    }
+}
+
+fn store_err(e: object_store::Error) -> DataFusionError {
+    DataFusionError::ObjectStore(Box::new(e))
+}
+
+impl AccelView {
+    pub fn new(
+        name: &str,
+        body: &str,
+        plan: LogicalPlan,
+        ddl: String,
+        events: Arc<EventsTable>,
+    ) -> AccelView {
+        let mut h = Sha256::new();
+        for part in [FORMAT, name, body] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        AccelView {
+            name: name.to_string(),
+            plain: ViewTable::new(plan.clone(), Some(ddl)),
+            plan,
+            events,
+            digest: h.finalize().into(),
+            unwritable: AtomicBool::new(false),
+        }
+    }
+
+    /// The key of a partition's sidecar: this view's digest and the live file set.
+    fn key(&self, files: &[ObjectMeta]) -> String {
+        let mut rows: Vec<String> = files
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}\t{}\t{}",
+                    m.location.filename().unwrap_or_default(),
+                    m.size,
+                    m.e_tag.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        rows.sort();
+        let mut h = Sha256::new();
+        h.update(self.digest);
+        for r in rows {
+            h.update(r.as_bytes());
+            h.update([b'\n']);
+        }
+        let d = h.finalize();
+        d[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The positions of the partition columns in the view's output, when it has them as the
+    /// lake's partition columns (every view of the catalog does).
+    fn partition_columns(&self) -> Option<(usize, usize)> {
+        let s = self.plain.schema();
+        let t = s.index_of(TENANT_ID).ok()?;
+        let d = s.index_of(EVENT_DATE).ok()?;
+        (matches!(s.field(t).data_type(), DataType::Utf8 | DataType::Utf8View)
+            && s.field(d).data_type() == &DataType::Date32)
+            .then_some((t, d))
+    }
+
+    /// Plans the scan over the sidecars (building missing ones); `None` when this view
+    /// cannot be accelerated.
+    async fn accel_scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>, Failure> {
+        let Some(cols) = self.partition_columns() else {
+            return Ok(None);
+        };
+        let lake = self.events.lake().clone();
+        let store = lake.store().clone();
+        let all = self.events.partitions().await?;
+        let partition_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| expr_applicable_for_cols(&PARTITION_COLS, f))
+            .cloned()
+            .collect();
+        let kept = prune(&all, &partition_filters, state)?;
+
+        // Each partition: its live files, its key, what its sidecar directory holds.
+        let listed: Vec<(PinnedPartition, Path, Vec<ObjectMeta>)> =
+            futures::stream::iter(kept.iter().cloned())
+                .map(|(tenant, date)| {
+                    let store = store.clone();
+                    let lake = &lake;
+                    async move {
+                        let files = self.events.live_files(&tenant, date).await?;
+                        let dir = sidecar_dir(lake, &tenant, date, &self.name);
+                        let present = match store.list(Some(&dir)).try_collect::<Vec<_>>().await {
+                            Ok(v) => v,
+                            Err(object_store::Error::NotFound { .. }) => vec![],
+                            Err(e) => return Err(e),
+                        };
+                        Ok((
+                            PinnedPartition {
+                                tenant,
+                                date,
+                                files,
+                            },
+                            dir,
+                            present,
+                        ))
+                    }
+                })
+                .buffer_unordered(16)
+                .map_err(store_err)
+                .try_collect()
+                .await?;
+
+        let mut sidecars: Vec<ObjectMeta> = Vec::new();
+        let mut missing: Vec<Missing> = Vec::new();
+        let mut unbuildable: Vec<PinnedPartition> = Vec::new();
+        let mut stale: Vec<Path> = Vec::new();
+        let cutoff = chrono::Utc::now() - STALE_AFTER;
+        for (part, dir, present) in listed {
+            // A partition directory without live files has no rows for any view.
+            if part.files.is_empty() {
+                continue;
+            }
+            let key = self.key(&part.files);
+            let path = dir.clone().join(format!("{key}.parquet").as_str());
+            let marker = dir.clone().join(format!("{key}.unbuildable").as_str());
+            stale.extend(
+                present
+                    .iter()
+                    .filter(|m| m.location != path && m.location != marker)
+                    .filter(|m| m.last_modified < cutoff)
+                    .map(|m| m.location.clone()),
+            );
+            if let Some(m) = present.iter().find(|m| m.location == path) {
+                sidecars.push(m.clone());
+            } else if present.iter().any(|m| m.location == marker) {
+                unbuildable.push(part);
+            } else {
+                missing.push(Missing { part, path, marker });
+            }
+        }
+        if !missing.is_empty() {
+            if self.unwritable.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let n = missing.len();
+            let started = std::time::Instant::now();
+            let built = self.build(state, missing, cols).await?;
+            tracing::debug!(view = %self.name, partitions = n, unbuildable = built.unbuildable.len(), elapsed_ms = started.elapsed().as_millis() as u64, "built view sidecars");
+            sidecars.extend(built.written);
+            unbuildable.extend(built.unbuildable);
+        }
+        for p in stale {
+            // Best effort: a superseded sidecar only takes space.
+            let _ = store.delete(&p).await;
+        }
+
+        let stats = PruneStats {
+            partitions_total: all.len(),
+            partitions_scanned: kept.len(),
+            files: sidecars.len(),
+            bytes: sidecars.iter().map(|m| m.size).sum(),
+        };
+        let schema = self.plain.schema();
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !sidecars.is_empty() {
+            let files: Vec<PartitionedFile> =
+                sidecars.into_iter().map(PartitionedFile::from).collect();
+            let groups = split_groups(files, state.config().target_partitions());
+            let format =
+                ParquetFormat::default().with_options(state.table_options().parquet.clone());
+            let source = format.file_source(TableSchema::builder(schema.clone()).build());
+            let conf = FileScanConfigBuilder::new(self.events.object_store_url().clone(), source)
+                .with_file_groups(groups)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            inputs.push(format.create_physical_plan(state, conf).await?);
+        }
+        if !unbuildable.is_empty() {
+            // These partitions are read as the view reads them, from exactly the listed files.
+            let plan = self.pinned_plan(unbuildable)?;
+            let plan = match projection {
+                Some(p) => {
+                    let cols: Vec<Expr> = p
+                        .iter()
+                        .map(|&i| {
+                            Expr::Column(datafusion::common::Column::from(
+                                plan.schema().qualified_field(i),
+                            ))
+                        })
+                        .collect();
+                    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+                        .project(cols)?
+                        .build()?
+                }
+                None => plan,
+            };
+            inputs.push(state.create_physical_plan(&plan).await?);
+        }
+        let plan = match inputs.len() {
+            0 => Arc::new(EmptyExec::new(project_schema(&schema, projection)?)),
+            _ => datafusion::physical_plan::union::UnionExec::try_new(inputs)?,
+        };
+        Ok(Some(Arc::new(super::table::LakeScanExec::new(
+            plan,
+            stats,
+            self.events.limits(),
+        ))))
+    }
+
+    /// The view's plan with its `events` scans reading exactly these partitions' files.
+    fn pinned_plan(&self, parts: Vec<PinnedPartition>) -> DfResult<LogicalPlan> {
+        let pinned: Arc<dyn TableProvider> = Arc::new(self.events.pinned(parts));
+        Ok(self
+            .plan
+            .clone()
+            .transform_up(|p| match p {
+                LogicalPlan::TableScan(mut scan)
+                    if source_as_provider(&scan.source)?
+                        .downcast_ref::<EventsTable>()
+                        .is_some() =>
+                {
+                    scan.source = provider_as_source(Arc::clone(&pinned));
+                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data)
+    }
+
+    /// Builds the missing sidecars, a few partitions per plan, each from exactly the files its
+    /// key names.
+    async fn build(
+        &self,
+        state: &dyn Session,
+        missing: Vec<Missing>,
+        cols: (usize, usize),
+    ) -> Result<Built, Failure> {
+        let mut groups: Vec<Vec<Missing>> = Vec::new();
+        let mut bytes = 0u64;
+        for m in missing {
+            let size: u64 = m.part.files.iter().map(|f| f.size).sum();
+            match groups.last_mut() {
+                Some(g) if g.len() < GROUP_PARTITIONS && bytes + size <= GROUP_BYTES => {
+                    bytes += size;
+                    g.push(m);
+                }
+                _ => {
+                    bytes = size;
+                    groups.push(vec![m]);
+                }
+            }
+        }
+        let mut out = Built::default();
+        for g in groups {
+            if g.len() == 1 {
+                self.build_one(state, g, cols, &mut out).await?;
+                continue;
+            }
+            match self.build_group(state, &g, cols).await {
+                Ok(w) => out.written.extend(w),
+                // Which partition? Each alone, so one bad row costs only its own partition.
+                Err(Failure::Other(e)) if is_data_error(&e) => {
+                    for m in g {
+                        self.build_one(state, vec![m], cols, &mut out).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds one partition's sidecar; a data error marks it unbuildable (for its key: new
+    /// files are tried again) and its rows are read from `event_data`.
+    async fn build_one(
+        &self,
+        state: &dyn Session,
+        one: Vec<Missing>,
+        cols: (usize, usize),
+        out: &mut Built,
+    ) -> Result<(), Failure> {
+        match self.build_group(state, &one, cols).await {
+            Ok(w) => out.written.extend(w),
+            Err(Failure::Other(e)) if is_data_error(&e) => {
+                for m in one {
+                    tracing::warn!(view = %self.name, partition = %format!("{}/{}", m.part.tenant, m.part.date), error = %e, "a view column cannot be built for this partition; it is read from event_data");
+                    let store = self.events.lake().store();
+                    store
+                        .put(&m.marker, object_store::PutPayload::from(e.to_string()))
+                        .await
+                        .map_err(|e| Failure::Write(store_err(e)))?;
+                    out.unbuildable.push(m.part);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    async fn build_group(
+        &self,
+        state: &dyn Session,
+        group: &[Missing],
+        (ti, di): (usize, usize),
+    ) -> Result<Vec<ObjectMeta>, Failure> {
+        let lake = self.events.lake().clone();
+        let store = lake.store().clone();
+        let plan = self.pinned_plan(group.iter().map(|m| m.part.clone()).collect())?;
+        let physical = state.create_physical_plan(&plan).await?;
+        let mut stream = execute_stream(physical, state.task_ctx())?;
+        let schema = stream.schema();
+
+        let props = sidecar_properties();
+        let mut writers: HashMap<(String, i32), (Path, AsyncArrowWriter<BufWriter>)> =
+            HashMap::new();
+        for m in group {
+            let w = AsyncArrowWriter::try_new(
+                BufWriter::new(store.clone(), m.path.clone()),
+                schema.clone(),
+                Some(props.clone()),
+            )
+            .map_err(|e| Failure::Other(e.into()))?;
+            writers.insert(
+                (m.part.tenant.clone(), date_to_days(m.part.date)),
+                (m.path.clone(), w),
+            );
+        }
+        let copied: Result<(), Failure> = async {
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                for ((tenant, day), rows) in split_by_partition(&batch, ti, di)? {
+                    let Some((_, w)) = writers.get_mut(&(tenant.clone(), day)) else {
+                        return Err(Failure::Other(DataFusionError::Internal(format!(
+                            "view {} returned a row of partition {tenant}/{day} it was not built for",
+                            self.name
+                        ))));
+                    };
+                    w.write(&rows).await.map_err(|e| Failure::Write(e.into()))?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = copied {
+            // Nothing of a failed build is left behind (an upload begun is aborted).
+            for (_, (_, w)) in writers {
+                let _ = w.into_inner().abort().await;
+            }
+            return Err(e);
+        }
+        let mut out = Vec::with_capacity(writers.len());
+        for (_, (path, w)) in writers {
+            w.close().await.map_err(|e| Failure::Write(e.into()))?;
+            crate::lake::writer::sync_local(&lake, &path)
+                .map_err(|e| Failure::Write(DataFusionError::External(Box::new(e))))?;
+            out.push(store.head(&path).await.map_err(store_err)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Snappy, page statistics and index (the sidecar is scanned with filters), no dictionary
+/// fallback tuning: the columns are short typed values.
+fn sidecar_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(SIDECAR_ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(crate::lake::writer::page_rows())
+        .build()
+}
+
+/// Splits a batch of view rows by (tenant_id, event_date); one slice when all rows share it
+/// (a scan's batch comes from one file, so that is the common case).
+fn split_by_partition(
+    batch: &RecordBatch,
+    ti: usize,
+    di: usize,
+) -> DfResult<Vec<((String, i32), RecordBatch)>> {
+    if batch.num_rows() == 0 {
+        return Ok(vec![]);
+    }
+    let tenants = arrow::compute::cast(batch.column(ti), &DataType::Utf8)?;
+    let tenants = tenants
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| DataFusionError::Internal("tenant_id is not a string".into()))?;
+    let days = batch
+        .column(di)
+        .as_any()
+        .downcast_ref::<Date32Array>()
+        .ok_or_else(|| DataFusionError::Internal("event_date is not a date".into()))?;
+    if tenants.null_count() > 0 || days.null_count() > 0 {
+        return Err(DataFusionError::Internal(
+            "a view row without tenant_id or event_date".into(),
+        ));
+    }
+    let first = (tenants.value(0), days.value(0));
+    if (1..batch.num_rows()).all(|i| (tenants.value(i), days.value(i)) == first) {
+        return Ok(vec![((first.0.to_string(), first.1), batch.clone())]);
+    }
+    let mut idx: HashMap<(&str, i32), Vec<u32>> = HashMap::new();
+    for i in 0..batch.num_rows() {
+        idx.entry((tenants.value(i), days.value(i)))
+            .or_default()
+            .push(i as u32);
+    }
+    idx.into_iter()
+        .map(|((t, d), rows)| {
+            let rows = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
+            Ok(((t.to_string(), d), rows))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl TableProvider for AccelView {
+    fn schema(&self) -> SchemaRef {
+        self.plain.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        self.plain.get_table_definition()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Partition predicates prune sidecars; every predicate is also applied above the scan
+        // and handed to the Parquet reader (statistics, page index) by the physical optimizer.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match self.accel_scan(state, projection, filters, limit).await {
+            Ok(Some(plan)) => return Ok(plan),
+            Ok(None) => {}
+            Err(Failure::Write(e)) => {
+                self.unwritable.store(true, Ordering::Relaxed);
+                tracing::warn!(view = %self.name, error = %e, "cannot write view sidecars (read-only lake?); reading views from event_data");
+            }
+            Err(Failure::Other(e)) => {
+                tracing::warn!(view = %self.name, error = %e, "view sidecar unavailable; reading the view from event_data");
+            }
+        }
+        self.plain.scan(state, projection, filters, limit).await
+    }
+}
+
+/// What `build_views` did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildSummary {
+    pub views: usize,
+    pub partitions: usize,
+    pub elapsed: Duration,
+}
+
+/// Builds every view's sidecars for these dates of one tenant now (what `ingest
+/// --build-views` runs after writing), so the first view query reads typed columns. Each view
+/// is read once through the session's own path, which builds what is missing.
+pub async fn build_views(
+    lake: &Lake,
+    tenant: &str,
+    dates: &[NaiveDate],
+) -> crate::error::Result<BuildSummary> {
+    let (Some(&since), Some(&until)) = (dates.iter().min(), dates.iter().max()) else {
+        return Ok(BuildSummary::default());
+    };
+    let started = std::time::Instant::now();
+    let mut opts = super::engine::EngineOptions::new(lake.clone());
+    opts.tenant = Some(tenant.to_string());
+    opts.since = Some(since);
+    opts.until = Some(until);
+    opts.view_accel = true;
+    let engine = super::engine::Engine::new(opts).await?;
+    let names = engine.view_names();
+    for v in &names {
+        // View names come from the embedded catalog; quoting keeps them identifiers.
+        engine
+            .execute(&format!("SELECT count(*) FROM \"{v}\""))
+            .await?;
+    }
+    Ok(BuildSummary {
+        views: names.len(),
+        partitions: dates.len(),
+        elapsed: started.elapsed(),
+    })
+}

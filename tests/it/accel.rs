@@ -1,0 +1,366 @@
+//! View acceleration: a view read from its typed sidecar answers exactly as the view over
+//! `event_data`, is never stale when its partition changes, stays inside the session's tenant,
+//! falls back when it cannot be written, and two processes building it at once agree.
+
+use std::path::{Path, PathBuf};
+
+use auditlake::lake::Lake;
+use auditlake::query::engine::{Engine, EngineOptions};
+
+use crate::common;
+
+async fn engine(lake: &Lake, tenant: Option<&str>, accel: bool) -> Engine {
+    let mut o = EngineOptions::new(lake.clone());
+    o.tenant = tenant.map(str::to_string);
+    o.view_accel = accel;
+    Engine::new(o).await.expect("engine")
+}
+
+/// Sorted rows (order-free comparison of whole answers).
+async fn sorted(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
+    let mut r = common::rows(engine, sql).await;
+    r.sort();
+    r
+}
+
+/// Demo Teleport events for `days` days from `start`, written to `dir/name`.
+fn demo(dir: &Path, name: &str, seed: &str, start: &str, days: &str, per_day: &str) -> PathBuf {
+    let events = dir.join(name);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args(["demo", "--teleport-only", "--seed", seed, "--start", start])
+        .args(["--days", days, "--events-per-day", per_day, "--out"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    events
+}
+
+/// Every sidecar file under `accel/` of a local lake, as paths relative to the lake root.
+fn sidecars(root: &Path) -> Vec<String> {
+    fn walk(d: &Path, root: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root.join("accel"), root, &mut out);
+    out.sort();
+    out
+}
+
+/// Every view, every column, every row; and the nine report queries: equal from the sidecars
+/// (built by the first read, then read from them) and from `event_data`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_view_answers_the_same_from_its_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = demo(dir.path(), "d.ndjson", "11", "2024-05-01", "3", "3000");
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    let plain = engine(&lake, Some("acme"), false).await;
+    let fast = engine(&lake, Some("acme"), true).await;
+    let mut nonempty = 0;
+    for v in plain.view_names() {
+        let sql = format!("SELECT * FROM {v}");
+        let want = sorted(&plain, &sql).await;
+        assert!(
+            sidecars(&root)
+                .iter()
+                .all(|p| !p.contains(&format!("/{v}/")))
+        );
+        let got = sorted(&fast, &sql).await;
+        assert_eq!(got, want, "view {v} differs from its sidecar");
+        // Read again: now from the sidecars the first read wrote.
+        assert_eq!(sorted(&fast, &sql).await, want, "view {v}, second read");
+        if !want.is_empty() {
+            nonempty += 1;
+            let built = sidecars(&root)
+                .into_iter()
+                .filter(|p| p.contains(&format!("/{v}/")))
+                .count();
+            assert_eq!(built, 3, "view {v}: one sidecar per partition");
+        }
+    }
+    assert!(nonempty >= 10, "the demo week fills {nonempty} views");
+    for q in auditlake::analysis::report::builtin().queries {
+        assert_eq!(
+            sorted(&fast, &q.sql).await,
+            sorted(&plain, &q.sql).await,
+            "{}",
+            q.name
+        );
+    }
+    // The plan says where the rows come from.
+    let plan = fast
+        .plan("SELECT count(*) FROM session_start")
+        .await
+        .unwrap();
+    let text = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(
+        text.contains("/accel/") || text.contains("accel/acme"),
+        "{text}"
+    );
+    assert!(!text.contains("event_data"), "{text}");
+}
+
+/// New files in a partition (another ingest), then a compaction of it: each read equals the
+/// view over `event_data` of the files as they are then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_partition_is_rebuilt_never_read_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = demo(dir.path(), "a.ndjson", "3", "2024-05-01", "1", "2000");
+    let second = demo(dir.path(), "b.ndjson", "4", "2024-05-01", "1", "2000");
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    let sql = "SELECT user, count(*) AS n FROM session_start GROUP BY user";
+    let check = |what: &'static str| {
+        let lake = lake.clone();
+        async move {
+            let fast = engine(&lake, Some("acme"), true).await;
+            let plain = engine(&lake, Some("acme"), false).await;
+            let want = sorted(&plain, sql).await;
+            assert!(!want.is_empty());
+            assert_eq!(sorted(&fast, sql).await, want, "{what}");
+            want
+        }
+    };
+    common::ingest(&lake, "acme", &[first]).await;
+    let before = check("after the first ingest").await;
+    let after_one = sidecars(&root).len();
+    common::ingest(&lake, "acme", &[second]).await;
+    let after = check("after a second file").await;
+    assert_ne!(before, after, "the second file adds sessions");
+    assert_eq!(
+        sidecars(&root).len(),
+        after_one + 1,
+        "a new sidecar for the new file set (the old one is kept for readers that listed before)"
+    );
+    let date = chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
+    auditlake::lake::compact::compact_partition(&lake, "acme", date, 2)
+        .await
+        .unwrap();
+    assert_eq!(check("after compaction").await, after);
+}
+
+/// A tenant's session reads and writes sidecars under its own partitions only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_stay_inside_the_sessions_tenant() {
+    let (dir, lake) = common::fixture_lake().await;
+    let sql = "SELECT tenant_id, user, count(*) FROM session_start GROUP BY 1, 2";
+    let acme = engine(&lake, Some("acme"), true).await;
+    let want = sorted(&engine(&lake, Some("acme"), false).await, sql).await;
+    assert!(!want.is_empty());
+    assert_eq!(sorted(&acme, sql).await, want);
+    let files = sidecars(dir.path());
+    assert!(!files.is_empty());
+    assert!(
+        files.iter().all(|f| f.starts_with("accel/acme/")),
+        "{files:?}"
+    );
+    assert!(want.iter().all(|r| r[0] == "acme"));
+    // globex's own answer, from its own sidecars.
+    let globex = engine(&lake, Some("globex"), true).await;
+    let want = sorted(&engine(&lake, Some("globex"), false).await, sql).await;
+    assert_eq!(sorted(&globex, sql).await, want);
+    assert!(want.iter().all(|r| r[0] == "globex"));
+    assert!(
+        sidecars(dir.path())
+            .iter()
+            .any(|f| f.starts_with("accel/globex/"))
+    );
+}
+
+/// A lake where no sidecar can be written (`accel` is a file): the views still answer, from
+/// `event_data`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_sidecar_falls_back_to_the_view() {
+    let (dir, lake) = common::fixture_lake().await;
+    std::fs::write(dir.path().join("accel"), b"not a directory").unwrap();
+    let sql = "SELECT user, count(*) FROM session_start GROUP BY 1";
+    let want = sorted(&engine(&lake, Some("acme"), false).await, sql).await;
+    assert!(!want.is_empty());
+    let fast = engine(&lake, Some("acme"), true).await;
+    assert_eq!(sorted(&fast, sql).await, want);
+    assert_eq!(
+        sorted(&fast, sql).await,
+        want,
+        "again, once known unwritable"
+    );
+}
+
+/// Two processes reading a view for the first time at once both build its sidecars; both
+/// answers are right and one sidecar per partition remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_building_at_once_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = demo(dir.path(), "d.ndjson", "5", "2024-05-01", "4", "3000");
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    let sql =
+        "SELECT event_date, user, count(*) AS n FROM session_start GROUP BY 1, 2 ORDER BY 1, 2";
+    let query = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+            .args([
+                "query",
+                "--lake",
+                root.to_str().unwrap(),
+                "--tenant",
+                "acme",
+            ])
+            .args(["--format", "csv", sql])
+            .env("AUDITLAKE_VIEW_ACCEL", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (query(), query());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for o in [&a, &b] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let plain = engine(&lake, Some("acme"), false).await;
+    let want = common::rows(&plain, sql).await;
+    let lines: Vec<String> = want.iter().map(|r| r.join(",")).collect();
+    for o in [&a, &b] {
+        let text = String::from_utf8_lossy(&o.stdout);
+        let got: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(got, lines);
+    }
+    let built = sidecars(&root);
+    assert_eq!(built.len(), 4, "one sidecar per partition: {built:?}");
+}
+
+/// A hostile record whose field a view casts (`ei` is `BIGINT` in the view) fails the cast: its
+/// partition is marked unbuildable and read from `event_data` — a query not reading that
+/// column answers as the plain view, one reading it fails as the plain view does — while the
+/// other partitions are read from their sidecars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_a_view_cannot_convert_is_read_from_event_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.ndjson");
+    let mut lines = Vec::new();
+    for day in 20..23 {
+        for i in 0..50 {
+            let ei = if day == 21 && i == 7 {
+                "\"not-a-number\"".to_string()
+            } else {
+                i.to_string()
+            };
+            lines.push(format!(
+                r#"{{"event":"session.start","code":"T2000I","time":"2024-03-{day}T10:00:{:02}Z","uid":"u{day}-{i}","ei":{ei},"user":"user{}","login":"root","proto":"ssh"}}"#,
+                i % 60,
+                i % 5
+            ));
+        }
+    }
+    std::fs::write(&f, lines.join("\n")).unwrap();
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[f]).await;
+    let plain = engine(&lake, Some("acme"), false).await;
+    let fast = engine(&lake, Some("acme"), true).await;
+    let sql = "SELECT event_date, user, count(*) FROM session_start GROUP BY 1, 2";
+    let want = sorted(&plain, sql).await;
+    assert_eq!(want.len(), 15);
+    assert_eq!(sorted(&fast, sql).await, want);
+    let files = sidecars(&root);
+    let marked: Vec<_> = files
+        .iter()
+        .filter(|f| f.ends_with(".unbuildable"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{files:?}");
+    assert!(marked[0].contains("/2024-03-21/"), "{marked:?}");
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".parquet")).count(),
+        2,
+        "{files:?}"
+    );
+    // Again: the marker is honoured (no rebuild), the answer the same.
+    assert_eq!(sorted(&fast, sql).await, want);
+    assert_eq!(sidecars(&root), files);
+    // The column that cannot be converted fails on both, never a silent NULL.
+    let bad = "SELECT sum(ei) FROM session_start";
+    let e_plain = plain
+        .execute(bad)
+        .await
+        .err()
+        .expect("the plain view fails");
+    let e_fast = fast
+        .execute(bad)
+        .await
+        .err()
+        .expect("the sidecar path fails too");
+    assert!(
+        e_fast.to_string().contains("not-a-number") || e_fast.to_string() == e_plain.to_string(),
+        "{e_fast} / {e_plain}"
+    );
+    // The good days alone are answered from their sidecars.
+    let good = "SELECT sum(ei) FROM session_start WHERE event_date <> DATE '2024-03-21'";
+    assert_eq!(sorted(&fast, good).await, sorted(&plain, good).await);
+}
+
+/// `ingest --build-views` leaves every non-empty view's sidecars in place, and they answer as
+/// the views over `event_data` do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_can_build_the_sidecars_of_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = demo(dir.path(), "d.ndjson", "8", "2024-05-01", "2", "2000");
+    let root = dir.path().join("lake");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+        .args([
+            "ingest",
+            "--lake",
+            root.to_str().unwrap(),
+            "--tenant",
+            "acme",
+        ])
+        .arg("--build-views")
+        .arg(&events)
+        .env("AUDITLAKE_VIEW_ACCEL", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("view sidecars: 35 views over 2 partitions"),
+        "{text}"
+    );
+    let before = sidecars(&root);
+    for v in ["session_start", "cert_create", "user_login"] {
+        assert_eq!(
+            before
+                .iter()
+                .filter(|p| p.contains(&format!("/{v}/")))
+                .count(),
+            2,
+            "{v}: {before:?}"
+        );
+    }
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    let sql = "SELECT user, count(*) FROM session_start GROUP BY 1";
+    let fast = engine(&lake, Some("acme"), true).await;
+    assert_eq!(
+        sorted(&fast, sql).await,
+        sorted(&engine(&lake, Some("acme"), false).await, sql).await
+    );
+    assert_eq!(sidecars(&root), before, "read, not rebuilt");
+}

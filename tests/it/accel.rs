@@ -295,16 +295,11 @@ async fn a_partition_a_view_cannot_convert_is_read_from_event_data() {
     assert_eq!(sidecars(&root), files);
     // The column that cannot be converted fails on both, never a silent NULL.
     let bad = "SELECT sum(ei) FROM session_start";
-    let e_plain = plain
-        .execute(bad)
-        .await
-        .err()
-        .expect("the plain view fails");
+    let e_plain = plain.execute(bad).await.expect_err("the plain view fails");
     let e_fast = fast
         .execute(bad)
         .await
-        .err()
-        .expect("the sidecar path fails too");
+        .expect_err("the sidecar path fails too");
     assert!(
         e_fast.to_string().contains("not-a-number") || e_fast.to_string() == e_plain.to_string(),
         "{e_fast} / {e_plain}"

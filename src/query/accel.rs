@@ -41,7 +41,7 @@ use datafusion::datasource::{TableType, ViewTable, provider_as_source, source_as
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::{ExecutionPlan, execute_stream, project_schema};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned, project_schema};
 use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
@@ -464,12 +464,9 @@ impl AccelView {
         let store = lake.store().clone();
         let plan = self.pinned_plan(group.iter().map(|m| m.part.clone()).collect())?;
         let physical = state.create_physical_plan(&plan).await?;
-        let mut stream = execute_stream(physical, state.task_ctx())?;
-        let schema = stream.schema();
-
+        let schema = physical.schema();
         let props = sidecar_properties();
-        let mut writers: HashMap<(String, i32), (Path, AsyncArrowWriter<BufWriter>)> =
-            HashMap::new();
+        let mut writers: Writers = HashMap::new();
         for m in group {
             let w = AsyncArrowWriter::try_new(
                 BufWriter::new(store.clone(), m.path.clone()),
@@ -479,34 +476,63 @@ impl AccelView {
             .map_err(|e| Failure::Other(e.into()))?;
             writers.insert(
                 (m.part.tenant.clone(), date_to_days(m.part.date)),
-                (m.path.clone(), w),
+                tokio::sync::Mutex::new((m.path.clone(), w)),
             );
         }
-        let copied: Result<(), Failure> = async {
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                for ((tenant, day), rows) in split_by_partition(&batch, ti, di)? {
-                    let Some((_, w)) = writers.get_mut(&(tenant.clone(), day)) else {
-                        return Err(Failure::Other(DataFusionError::Internal(format!(
-                            "view {} returned a row of partition {tenant}/{day} it was not built for",
-                            self.name
-                        ))));
-                    };
-                    w.write(&rows).await.map_err(|e| Failure::Write(e.into()))?;
+        // One task per output partition of the plan, each computing its rows and encoding them
+        // into the partitions' writers: the Parquet encoding runs on every core, not only on
+        // the one consuming a merged stream.
+        let writers = Arc::new(writers);
+        let mut tasks = tokio::task::JoinSet::new();
+        for mut stream in execute_stream_partitioned(physical, state.task_ctx())? {
+            let writers = Arc::clone(&writers);
+            let name = self.name.clone();
+            tasks.spawn(async move {
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    for ((tenant, day), rows) in split_by_partition(&batch, ti, di)? {
+                        let Some(slot) = writers.get(&(tenant.clone(), day)) else {
+                            return Err(Failure::Other(DataFusionError::Internal(format!(
+                                "view {name} returned a row of partition {tenant}/{day} it was \
+                                 not built for"
+                            ))));
+                        };
+                        let mut w = slot.lock().await;
+                        w.1.write(&rows)
+                            .await
+                            .map_err(|e| Failure::Write(e.into()))?;
+                    }
                 }
-            }
-            Ok(())
+                Ok::<(), Failure>(())
+            });
         }
-        .await;
+        let mut copied: Result<(), Failure> = Ok(());
+        while let Some(r) = tasks.join_next().await {
+            let r = r
+                .map_err(|e| Failure::Other(DataFusionError::ExecutionJoin(Box::new(e))))
+                .and_then(|r| r);
+            if let Err(e) = r {
+                copied = Err(e);
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                break;
+            }
+        }
+        let writers = Arc::try_unwrap(writers).map_err(|_| {
+            Failure::Other(DataFusionError::Internal(
+                "a sidecar writer outlived its build".into(),
+            ))
+        })?;
         if let Err(e) = copied {
             // Nothing of a failed build is left behind (an upload begun is aborted).
-            for (_, (_, w)) in writers {
-                let _ = w.into_inner().abort().await;
+            for (_, slot) in writers {
+                let _ = slot.into_inner().1.into_inner().abort().await;
             }
             return Err(e);
         }
         let mut out = Vec::with_capacity(writers.len());
-        for (_, (path, w)) in writers {
+        for (_, slot) in writers {
+            let (path, w) = slot.into_inner();
             w.close().await.map_err(|e| Failure::Write(e.into()))?;
             crate::lake::writer::sync_local(&lake, &path)
                 .map_err(|e| Failure::Write(DataFusionError::External(Box::new(e))))?;
@@ -515,6 +541,9 @@ impl AccelView {
         Ok(out)
     }
 }
+
+/// The open writers of a build, by (tenant, days since the epoch).
+type Writers = HashMap<(String, i32), tokio::sync::Mutex<(Path, AsyncArrowWriter<BufWriter>)>>;
 
 /// Snappy, page statistics and index (the sidecar is scanned with filters), no dictionary
 /// fallback tuning: the columns are short typed values.

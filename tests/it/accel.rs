@@ -26,16 +26,11 @@ async fn sorted(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
 /// Demo Teleport events for `days` days from `start`, written to `dir/name`.
 fn demo(dir: &Path, name: &str, seed: &str, start: &str, days: &str, per_day: &str) -> PathBuf {
     let events = dir.join(name);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .args(["demo", "--teleport-only", "--seed", seed, "--start", start])
-        .args(["--days", days, "--events-per-day", per_day, "--out"])
-        .arg(&events)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+            .args(["demo", "--teleport-only", "--seed", seed, "--start", start])
+            .args(["--days", days, "--events-per-day", per_day, "--out"])
+            .arg(&events),
     );
     events
 }
@@ -102,13 +97,12 @@ async fn every_view_answers_the_same_from_its_sidecar() {
         );
     }
     // The plan says where the rows come from.
-    let plan = fast
-        .plan("SELECT count(*) FROM session_start")
-        .await
-        .unwrap();
-    let text = datafusion::physical_plan::displayable(plan.as_ref())
-        .indent(true)
-        .to_string();
+    let text = common::plan_text(
+        &fast
+            .plan("SELECT count(*) FROM session_start")
+            .await
+            .unwrap(),
+    );
     assert!(
         text.contains("/accel/") || text.contains("accel/acme"),
         "{text}"
@@ -316,23 +310,18 @@ async fn ingest_can_build_the_sidecars_of_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let events = demo(dir.path(), "d.ndjson", "8", "2024-05-01", "2", "2000");
     let root = dir.path().join("lake");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
-        .args([
-            "ingest",
-            "--lake",
-            root.to_str().unwrap(),
-            "--tenant",
-            "acme",
-        ])
-        .arg("--build-views")
-        .arg(&events)
-        .env("AUDITLAKE_VIEW_ACCEL", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+            .args([
+                "ingest",
+                "--lake",
+                root.to_str().unwrap(),
+                "--tenant",
+                "acme",
+            ])
+            .arg("--build-views")
+            .arg(&events)
+            .env("AUDITLAKE_VIEW_ACCEL", "1"),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -54,6 +54,24 @@ pub async fn engine(lake: &Lake, tenant: Option<&str>) -> Engine {
     Engine::new(o).await.expect("engine")
 }
 
+/// Runs a command to completion and fails the test, with its stderr, unless it succeeded.
+pub fn run_ok(c: &mut Command) -> std::process::Output {
+    let out = c.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{c:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A physical plan as `EXPLAIN` indents it.
+pub fn plan_text(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> String {
+    datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string()
+}
+
 /// An engine whose views read `event_data` (no sidecars): for tests of the JSON plans.
 pub async fn engine_plain(lake: &Lake, tenant: Option<&str>) -> Engine {
     let mut o = EngineOptions::new(lake.clone());

@@ -41,11 +41,7 @@ fn unfused(sql: &str) -> String {
     .into_owned()
 }
 
-fn plan_text(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> String {
-    datafusion::physical_plan::displayable(plan.as_ref())
-        .indent(true)
-        .to_string()
-}
+use common::plan_text;
 
 /// A demo week of Teleport events: conjuncts over `event_data` paths are fused into one
 /// predicate that the Parquet scan receives whole, and every answer equals the unfused one.

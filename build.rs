@@ -1,5 +1,7 @@
 //! Embeds the shared SQL (`sql/views/*.sql`, `sql/detections/*.sql`) into the binary, so every face uses the
-//! same files the repository ships to Athena, with no install step.
+//! same files the repository ships to Athena, with no install step; and a digest of the code
+//! that computes a view's columns (the Trino functions, the sidecar builder), which the view
+//! sidecars' keys include: a change there is a rebuild, never an answer of the old code.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -33,4 +35,34 @@ fn main() {
         writeln!(code, "];").expect("write to a String");
     }
     std::fs::write(Path::new(&out).join("sql_files.rs"), code).expect("write sql_files.rs");
+
+    let mut sources = Vec::new();
+    collect_rs(&Path::new(&root).join("src/query/udf"), &mut sources);
+    sources.push(Path::new(&root).join("src/query/accel.rs"));
+    sources.sort();
+    // Deterministic for a toolchain (SipHash with fixed keys); a new toolchain is a rebuild too.
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in &sources {
+        println!("cargo:rerun-if-changed={}", f.display());
+        f.strip_prefix(&root).unwrap_or(f).hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
+    println!("cargo:rustc-env=AUDITLAKE_UDF_DIGEST={:016x}", h.finish());
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
 }

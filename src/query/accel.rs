@@ -61,7 +61,14 @@ use crate::schema::{EVENT_DATE, TENANT_ID};
 pub const ACCEL_DIR: &str = "accel";
 
 /// Changes when the sidecar's contents or this build's functions might: a new key, a rebuild.
-const FORMAT: &str = concat!("auditlake-accel-1/", env!("CARGO_PKG_VERSION"));
+/// `AUDITLAKE_UDF_DIGEST` (build.rs) hashes the source of the functions a view's columns are computed
+/// with and of this builder, so new code never reads a sidecar the old code wrote.
+const FORMAT: &str = concat!(
+    "auditlake-accel-1/",
+    env!("CARGO_PKG_VERSION"),
+    "/",
+    env!("AUDITLAKE_UDF_DIGEST")
+);
 
 /// Partitions built by one plan: each has an open writer (one row group in memory each).
 const GROUP_PARTITIONS: usize = 8;

@@ -565,19 +565,25 @@ impl Engine {
         let span =
             tracing::info_span!("query", tenant = self.opts.tenant.as_deref().unwrap_or("*"));
         let _g = span.enter();
-        let (mut stream, plan) = self.execute_stream(sql).await?;
+        let timed_out = || {
+            Error::Limit(format!(
+                "query timed out after {:?} (raise --timeout-secs)",
+                self.opts.limits.timeout
+            ))
+        };
+        // Planning is under the deadline too: reading a view may first build its sidecars.
+        let (mut stream, plan) =
+            match tokio::time::timeout(self.opts.limits.timeout, self.execute_stream(sql)).await {
+                Err(_) => return Err(timed_out()),
+                Ok(r) => r?,
+            };
         let schema = stream.schema();
         let deadline = start + self.opts.limits.timeout;
         let mut batches = Vec::new();
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(remaining, stream.next()).await {
-                Err(_) => {
-                    return Err(Error::Limit(format!(
-                        "query timed out after {:?} (raise --timeout-secs)",
-                        self.opts.limits.timeout
-                    )));
-                }
+                Err(_) => return Err(timed_out()),
                 Ok(None) => break,
                 Ok(Some(b)) => batches.push(b.map_err(|e| friendly(e, &self.ctx))?),
             }

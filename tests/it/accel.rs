@@ -348,3 +348,70 @@ async fn ingest_can_build_the_sidecars_of_what_it_wrote() {
     );
     assert_eq!(sidecars(&root), before, "read, not rebuilt");
 }
+
+/// The query timeout covers a sidecar build (it happens while the view's scan is planned): a
+/// query out of time stops building, leaves no sidecar, and says it timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeout_stops_a_sidecar_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = demo(dir.path(), "d.ndjson", "9", "2024-05-01", "3", "3000");
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    let mut o = EngineOptions::new(lake.clone());
+    o.tenant = Some("acme".into());
+    o.view_accel = true;
+    o.limits.timeout = std::time::Duration::from_millis(1);
+    let hurried = Engine::new(o).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = hurried
+        .execute("SELECT user, count(*) FROM session_start GROUP BY 1")
+        .await
+        .expect_err("out of time");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(sidecars(&root).is_empty(), "{:?}", sidecars(&root));
+    // With time, the same query builds and answers.
+    let fast = engine(&lake, Some("acme"), true).await;
+    assert!(
+        !common::rows(&fast, "SELECT count(*) FROM session_start")
+            .await
+            .is_empty()
+    );
+    assert!(!sidecars(&root).is_empty());
+}
+
+/// The bytes-scanned cutoff holds on the new path: before the sidecars exist (the build reads
+/// `data/` through the same cutoff) and after (the sidecar scan counts its bytes too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bytes_cutoff_holds_with_sidecars() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = demo(dir.path(), "d.ndjson", "10", "2024-05-01", "2", "3000");
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    let limited = || async {
+        let mut o = EngineOptions::new(lake.clone());
+        o.tenant = Some("acme".into());
+        o.view_accel = true;
+        o.limits.max_bytes_scanned = 100;
+        Engine::new(o).await.unwrap()
+    };
+    let sql = "SELECT user, count(*) FROM session_start GROUP BY 1";
+    let err = limited()
+        .await
+        .execute(sql)
+        .await
+        .expect_err("over the cutoff");
+    assert!(err.to_string().contains("bytes scanned"), "{err}");
+    // Build them without a cutoff, then read them with one.
+    let fast = engine(&lake, Some("acme"), true).await;
+    assert!(!common::rows(&fast, sql).await.is_empty());
+    assert!(!sidecars(&root).is_empty());
+    let err = limited()
+        .await
+        .execute(sql)
+        .await
+        .expect_err("over the cutoff");
+    assert!(err.to_string().contains("bytes scanned"), "{err}");
+}

@@ -415,3 +415,37 @@ async fn the_bytes_cutoff_holds_with_sidecars() {
         .expect_err("over the cutoff");
     assert!(err.to_string().contains("bytes scanned"), "{err}");
 }
+
+/// A session limited to some days (`--days`, `since`/`until`) builds and reads the sidecars
+/// of those days only, and answers as the plain view under the same limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_scoped_session_touches_only_its_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = demo(dir.path(), "d.ndjson", "12", "2024-05-01", "4", "2000");
+    let root = dir.path().join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    let scoped = |accel: bool| {
+        let lake = lake.clone();
+        async move {
+            let mut o = EngineOptions::new(lake);
+            o.tenant = Some("acme".into());
+            o.since = chrono::NaiveDate::from_ymd_opt(2024, 5, 2);
+            o.until = chrono::NaiveDate::from_ymd_opt(2024, 5, 3);
+            o.view_accel = accel;
+            Engine::new(o).await.unwrap()
+        }
+    };
+    let sql = "SELECT event_date, count(*) FROM session_start GROUP BY 1";
+    let want = sorted(&scoped(false).await, sql).await;
+    assert_eq!(want.len(), 2, "{want:?}");
+    assert_eq!(sorted(&scoped(true).await, sql).await, want);
+    let files = sidecars(&root);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.contains("/2024-05-02/") || f.contains("/2024-05-03/")),
+        "{files:?}"
+    );
+}

@@ -448,4 +448,20 @@ async fn a_date_scoped_session_touches_only_its_days() {
             .all(|f| f.contains("/2024-05-02/") || f.contains("/2024-05-03/")),
         "{files:?}"
     );
+    // A query's own predicate on the view's event_date prunes the same way (one more day
+    // built, from the sidecar path: the plain view builds nothing).
+    let sql =
+        "SELECT user, count(*) FROM session_start WHERE event_date = DATE '2024-05-04' GROUP BY 1";
+    let want = sorted(&engine(&lake, Some("acme"), false).await, sql).await;
+    assert!(!want.is_empty());
+    assert_eq!(
+        sorted(&engine(&lake, Some("acme"), true).await, sql).await,
+        want
+    );
+    let files = sidecars(&root);
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(
+        files.iter().any(|f| f.contains("/2024-05-04/")),
+        "{files:?}"
+    );
 }

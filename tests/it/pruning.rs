@@ -111,3 +111,52 @@ async fn bytes_scanned_cutoff_stops_the_query() {
     );
     assert!(err.to_string().contains("bytes scanned"), "{err}");
 }
+
+/// A point lookup by `uid` skips, by the files' Bloom filters, every row group that lacks it
+/// (rows are sorted by event type and time, so min/max cannot), and answers the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uid_lookup_skips_files_by_bloom_filter() {
+    // Demo uids are random: every day's min/max spans nearly all of them.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("d.ndjson");
+    common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+            .args([
+                "demo",
+                "--teleport-only",
+                "--seed",
+                "13",
+                "--start",
+                "2024-05-01",
+            ])
+            .args(["--days", "3", "--events-per-day", "2000", "--out"])
+            .arg(&events),
+    );
+    let lake = auditlake::lake::Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    let engine = common::engine(&lake, Some("acme")).await;
+    let uid = &common::rows(
+        &engine,
+        "SELECT uid FROM events WHERE event_date = DATE '2024-05-02' ORDER BY uid LIMIT 1 OFFSET 777",
+    )
+    .await[0][0];
+    let sql = format!("SELECT uid, event_type FROM events WHERE uid = '{uid}'");
+    let got = common::rows(&engine, &sql).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(&got[0][0], uid);
+    let explain = common::rows(&engine, &format!("EXPLAIN ANALYZE {sql}")).await;
+    let text: String = explain
+        .iter()
+        .map(|r| r.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // 3 partitions, a row group each; min/max keep all three, the Bloom filters one.
+    assert!(
+        text.contains("row_groups_pruned_statistics=3 total → 3 matched"),
+        "{text}"
+    );
+    assert!(
+        text.contains("row_groups_pruned_bloom_filter=3 total → 1 matched"),
+        "{text}"
+    );
+}

@@ -35,6 +35,15 @@ fn demo(dir: &Path, name: &str, seed: &str, start: &str, days: &str, per_day: &s
     events
 }
 
+/// A lake at `dir/lake` holding demo days from 2024-05-01 for tenant `acme`.
+async fn demo_lake(dir: &Path, seed: &str, days: &str, per_day: &str) -> (PathBuf, Lake) {
+    let events = demo(dir, "d.ndjson", seed, "2024-05-01", days, per_day);
+    let root = dir.join("lake");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    common::ingest(&lake, "acme", &[events]).await;
+    (root, lake)
+}
+
 /// Every sidecar file under `accel/` of a local lake, as paths relative to the lake root.
 fn sidecars(root: &Path) -> Vec<String> {
     fn walk(d: &Path, root: &Path, out: &mut Vec<String>) {
@@ -59,10 +68,7 @@ fn sidecars(root: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_view_answers_the_same_from_its_sidecar() {
     let dir = tempfile::tempdir().unwrap();
-    let events = demo(dir.path(), "d.ndjson", "11", "2024-05-01", "3", "3000");
-    let root = dir.path().join("lake");
-    let lake = Lake::open(root.to_str().unwrap()).unwrap();
-    common::ingest(&lake, "acme", &[events]).await;
+    let (root, lake) = demo_lake(dir.path(), "11", "3", "3000").await;
     let plain = engine(&lake, Some("acme"), false).await;
     let fast = engine(&lake, Some("acme"), true).await;
     let mut nonempty = 0;
@@ -200,10 +206,7 @@ async fn an_unwritable_sidecar_falls_back_to_the_view() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_building_at_once_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let events = demo(dir.path(), "d.ndjson", "5", "2024-05-01", "4", "3000");
-    let root = dir.path().join("lake");
-    let lake = Lake::open(root.to_str().unwrap()).unwrap();
-    common::ingest(&lake, "acme", &[events]).await;
+    let (root, lake) = demo_lake(dir.path(), "5", "4", "3000").await;
     let sql =
         "SELECT event_date, user, count(*) AS n FROM session_start GROUP BY 1, 2 ORDER BY 1, 2";
     let query = || {
@@ -354,10 +357,7 @@ async fn ingest_can_build_the_sidecars_of_what_it_wrote() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timeout_stops_a_sidecar_build() {
     let dir = tempfile::tempdir().unwrap();
-    let events = demo(dir.path(), "d.ndjson", "9", "2024-05-01", "3", "3000");
-    let root = dir.path().join("lake");
-    let lake = Lake::open(root.to_str().unwrap()).unwrap();
-    common::ingest(&lake, "acme", &[events]).await;
+    let (root, lake) = demo_lake(dir.path(), "9", "3", "3000").await;
     let mut o = EngineOptions::new(lake.clone());
     o.tenant = Some("acme".into());
     o.view_accel = true;
@@ -386,10 +386,7 @@ async fn the_timeout_stops_a_sidecar_build() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bytes_cutoff_holds_with_sidecars() {
     let dir = tempfile::tempdir().unwrap();
-    let events = demo(dir.path(), "d.ndjson", "10", "2024-05-01", "2", "3000");
-    let root = dir.path().join("lake");
-    let lake = Lake::open(root.to_str().unwrap()).unwrap();
-    common::ingest(&lake, "acme", &[events]).await;
+    let (root, lake) = demo_lake(dir.path(), "10", "2", "3000").await;
     let limited = || async {
         let mut o = EngineOptions::new(lake.clone());
         o.tenant = Some("acme".into());
@@ -421,10 +418,7 @@ async fn the_bytes_cutoff_holds_with_sidecars() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_date_scoped_session_touches_only_its_days() {
     let dir = tempfile::tempdir().unwrap();
-    let events = demo(dir.path(), "d.ndjson", "12", "2024-05-01", "4", "2000");
-    let root = dir.path().join("lake");
-    let lake = Lake::open(root.to_str().unwrap()).unwrap();
-    common::ingest(&lake, "acme", &[events]).await;
+    let (root, lake) = demo_lake(dir.path(), "12", "4", "2000").await;
     let scoped = |accel: bool| {
         let lake = lake.clone();
         async move {

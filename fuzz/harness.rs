@@ -98,7 +98,7 @@ fn template(i: usize) -> &'static str {
 }
 
 /// What every accepted row must satisfy, whatever the input.
-fn check_row(row: &Row, window: &TimeWindow, raw: &str) {
+fn check_row(row: &Row<'_>, window: &TimeWindow, raw: &str) {
     assert!(
         (window.min_ms..window.max_ms).contains(&row.event_time_ms),
         "accepted time {} outside the window {window:?}",
@@ -117,7 +117,7 @@ fn check_row(row: &Row, window: &TimeWindow, raw: &str) {
         "partition {dir} does not read back"
     );
     assert!(
-        ["teleport", "aws", "github", "okta"].contains(&row.event_source.as_str()),
+        ["teleport", "aws", "github", "okta"].contains(&&*row.event_source),
         "event_source {:?}",
         row.event_source
     );
@@ -273,14 +273,38 @@ pub fn decode(data: &[u8]) {
         match r {
             Ok(row) => {
                 check_row(row, &window, raw);
+                // The borrowed tree accepts exactly what serde_json's own Value accepts.
+                let _: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw)
+                    .expect("an accepted record is a JSON object to serde_json too");
                 if forced.is_none() {
-                    let obj: serde_json::Map<String, serde_json::Value> =
+                    let obj: source::Obj<'_> =
                         serde_json::from_str(raw).expect("an accepted record is a JSON object");
                     let kind = source::detect(&obj).expect("an accepted record was detected");
                     assert_eq!(kind.as_str(), row.event_source);
                 }
             }
-            Err(e) => assert!(!e.to_string().is_empty(), "a reject without a reason"),
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "a reject without a reason");
+                let value = serde_json::from_str::<serde_json::Value>(raw);
+                match e {
+                    source::DecodeError::Json(msg) => {
+                        let theirs =
+                            value.expect_err("refused as invalid JSON, which serde_json reads");
+                        assert!(
+                            msg.ends_with(
+                                &theirs
+                                    .to_string()
+                                    .split(" at line ")
+                                    .next()
+                                    .unwrap_or_default()
+                                    .to_string()
+                            ),
+                            "not serde_json's words: {msg} / {theirs}"
+                        );
+                    }
+                    _ => assert!(value.is_ok(), "valid JSON refused as: {e}"),
+                }
+            }
         }
     }
     // One record through the single-record entry gives the same answer.

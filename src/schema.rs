@@ -67,9 +67,21 @@ macro_rules! lake_columns {
         ///
         /// Every field but `event_source`, `event_type`, `event_time_ms`, `uid` and `event_data`
         /// is optional; an absent value is written as NULL (never as an empty string).
+        ///
+        /// Text borrows from the record it was decoded from where it can (`'a`), so decoding
+        /// a record copies its bytes once, into the Arrow builders; [`Row::into_owned`] detaches it.
         #[derive(Debug, Clone, Default, PartialEq)]
-        pub struct Row {
+        pub struct Row<'a> {
             $( $(#[$doc])* pub $field: lake_columns!(@rust $kind), )*
+        }
+
+        impl Row<'_> {
+            /// The same row owning all its text.
+            pub fn into_owned(self) -> Row<'static> {
+                Row {
+                    $( $field: lake_columns!(@owned $kind, self.$field), )*
+                }
+            }
         }
 
         /// Builds file-schema `RecordBatch`es from `Row`s.
@@ -86,7 +98,17 @@ macro_rules! lake_columns {
                 }
             }
 
-            pub fn push(&mut self, r: &Row) {
+            /// A builder sized exactly for these rows (text bytes counted per column): the
+            /// batch never regrows while they are pushed, and keeps no spare capacity.
+            pub fn for_rows(rows: &[Row<'_>]) -> Self {
+                let n = rows.len();
+                Self {
+                    $( $field: lake_columns!(@exact $kind, n, rows.iter().map(|r| lake_columns!(@len $kind, r.$field)).sum::<usize>()), )*
+                    len: 0,
+                }
+            }
+
+            pub fn push(&mut self, r: &Row<'_>) {
                 $( lake_columns!(@push $kind, self.$field, r.$field); )*
                 self.len += 1;
             }
@@ -108,8 +130,8 @@ macro_rules! lake_columns {
     (@glue Text) => { GlueType::String };
     (@glue Number) => { GlueType::Double };
     (@glue Millis) => { GlueType::Timestamp };
-    (@rust Required) => { String };
-    (@rust Text) => { Option<String> };
+    (@rust Required) => { std::borrow::Cow<'a, str> };
+    (@rust Text) => { Option<std::borrow::Cow<'a, str>> };
     (@rust Number) => { Option<f64> };
     (@rust Millis) => { i64 };
     (@builder Required) => { StringBuilder };
@@ -119,6 +141,18 @@ macro_rules! lake_columns {
     (@new Required, $n:expr) => { StringBuilder::with_capacity($n, $n * 8) };
     (@new Text, $n:expr) => { StringBuilder::with_capacity($n, $n * 8) };
     (@new Number, $n:expr) => { Float64Builder::with_capacity($n) };
+    (@exact Required, $n:expr, $bytes:expr) => { StringBuilder::with_capacity($n, $bytes) };
+    (@exact Text, $n:expr, $bytes:expr) => { StringBuilder::with_capacity($n, $bytes) };
+    (@exact Number, $n:expr, $bytes:expr) => { Float64Builder::with_capacity($n) };
+    (@exact Millis, $n:expr, $bytes:expr) => { TimestampMillisecondBuilder::with_capacity($n).with_timezone("UTC") };
+    (@len Required, $v:expr) => { $v.len() };
+    (@len Text, $v:expr) => { $v.as_deref().map_or(0, str::len) };
+    (@len Number, $v:expr) => { 0 };
+    (@len Millis, $v:expr) => { 0 };
+    (@owned Required, $v:expr) => { std::borrow::Cow::Owned($v.into_owned()) };
+    (@owned Text, $v:expr) => { $v.map(|c| std::borrow::Cow::Owned(c.into_owned())) };
+    (@owned Number, $v:expr) => { $v };
+    (@owned Millis, $v:expr) => { $v };
     (@new Millis, $n:expr) => { TimestampMillisecondBuilder::with_capacity($n).with_timezone("UTC") };
     (@push Required, $b:expr, $v:expr) => { $b.append_value(&$v) };
     (@push Text, $b:expr, $v:expr) => { $b.append_option($v.as_deref()) };
@@ -216,7 +250,7 @@ pub fn column_index(name: &str) -> Option<usize> {
     COLUMNS.iter().position(|(n, _)| *n == name)
 }
 
-impl Row {
+impl Row<'_> {
     /// The UTC date of the event, `YYYY-MM-DD`, which names its partition.
     pub fn event_date(&self) -> chrono::NaiveDate {
         chrono::DateTime::from_timestamp_millis(self.event_time_ms)

@@ -94,7 +94,7 @@ impl<'a> GeoCache<'a> {
     }
 
     /// Fills the row's location columns from its `ip`, if any.
-    pub fn enrich(&mut self, row: &mut Row) {
+    pub fn enrich(&mut self, row: &mut Row<'_>) {
         let Some(ip) = row.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()) else {
             return;
         };
@@ -104,9 +104,10 @@ impl<'a> GeoCache<'a> {
         }
         let geo = self.cache.entry(ip).or_insert_with(|| self.geo.lookup(ip));
         if let Some(g) = geo {
-            row.city.clone_from(&g.city);
-            row.country.clone_from(&g.country);
-            row.region.clone_from(&g.region);
+            let owned = |s: &Option<String>| s.clone().map(std::borrow::Cow::Owned);
+            row.city = owned(&g.city);
+            row.country = owned(&g.country);
+            row.region = owned(&g.region);
             row.latitude = g.latitude;
             row.longitude = g.longitude;
         }

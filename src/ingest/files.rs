@@ -155,7 +155,7 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
     // own rows: a chunk of input in arbitrary time order spreads over ~30 days, and builders
     // sized for the whole chunk kept ~30× the memory the rows need (the batches keep their
     // builders' capacity) until the flush.
-    let mut by_day: HashMap<NaiveDate, Vec<Row>> = HashMap::new();
+    let mut by_day: HashMap<NaiveDate, Vec<Row<'_>>> = HashMap::new();
     let mut by_source: HashMap<&'static str, u64> = HashMap::new();
     let mut rejects = Vec::new();
     let dopts = DecodeOptions {
@@ -202,7 +202,7 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
     let batches = by_day
         .into_iter()
         .map(|(date, rows)| {
-            let mut b = RowBatchBuilder::with_capacity(rows.len());
+            let mut b = RowBatchBuilder::for_rows(&rows);
             for r in &rows {
                 b.push(r);
             }

@@ -2,12 +2,14 @@
 //! so the question people ask ("who called StopLogging") is a plain filter; CloudTrail's own
 //! `eventType` (`AwsApiCall` …) stays in `event_data`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::{J, Obj};
 
 use super::{DecodeError, at, blank, clean_ip, text, text_at, time_field};
 use crate::schema::Row;
 
-pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
+pub fn decode<'a>(o: &Obj<'a>) -> Result<Row<'a>, DecodeError> {
     let name = text(o.get("eventName")).ok_or(DecodeError::Missing("eventName", "CloudTrail"))?;
     let mut r = blank();
     r.event_time_ms = time_field(o, "eventTime")?;
@@ -20,7 +22,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
 
     let id = |k: &str| text_at(o, &["userIdentity", k]);
     let ty = id("type").unwrap_or_default();
-    (r.identity, r.identity_kind) = match ty.as_str() {
+    (r.identity, r.identity_kind) = match &*ty {
         "Root" => (id("arn").or_else(|| id("accountId")), Some("root".into())),
         "IAMUser" => (id("userName").or_else(|| id("arn")), Some("user".into())),
         // Some services log an assumed role without `arn`: the session's own names first,
@@ -63,7 +65,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
         "" => (None, None),
         other => (
             id("arn").or_else(|| id("principalId")),
-            Some(other.to_ascii_lowercase()),
+            Some(Cow::Owned(other.to_ascii_lowercase())),
         ),
     };
     r.identity_id = id("principalId");
@@ -72,18 +74,18 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     let failed = text(o.get("errorCode")).is_some()
         || text_at(o, &["responseElements", "ConsoleLogin"]).is_some_and(|v| v == "Failure");
     r.status = Some(if failed { "failure" } else { "success" }.into());
-    r.ip = text(o.get("sourceIPAddress")).and_then(|s| clean_ip(&s));
+    r.ip = text(o.get("sourceIPAddress")).and_then(clean_ip);
     r.user_agent = text(o.get("userAgent"));
 
     let first_resource = at(o, &["resources"])
-        .and_then(Value::as_array)
+        .and_then(J::as_array)
         .and_then(|a| a.first())
-        .and_then(Value::as_object);
+        .and_then(J::as_object);
     if let Some(res) = first_resource {
         r.target_resource = text(res.get("ARN"));
         r.target_kind = text(res.get("type"));
         r.target_id = text(res.get("accountId"));
-    } else if let Some(p) = o.get("requestParameters").and_then(Value::as_object) {
+    } else if let Some(p) = o.get("requestParameters").and_then(J::as_object) {
         for (k, kind) in [
             ("bucketName", "AWS::S3::Bucket"),
             ("instanceId", "AWS::EC2::Instance"),
@@ -152,7 +154,7 @@ mod tests {
             let back: serde_json::Value = serde_json::from_str(&r.event_data).unwrap();
             assert_eq!(back, whole["Records"][i]);
             assert!(
-                file.contains(&r.event_data),
+                file.contains(&*r.event_data),
                 "a slice of the input, byte for byte"
             );
         }
@@ -210,7 +212,7 @@ mod tests {
             rec("b"),
             rec("c")
         );
-        let uids: Vec<String> = decode_text(&text, None)
+        let uids: Vec<std::borrow::Cow<str>> = decode_text(&text, None)
             .into_iter()
             .map(|r| r.unwrap().uid)
             .collect();

@@ -1,11 +1,13 @@
 //! GitHub organization audit log entries → `Row`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::Obj;
 
 use super::{DecodeError, blank, clean_ip, text, time_field};
 use crate::schema::Row;
 
-pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
+pub fn decode<'a>(o: &Obj<'a>) -> Result<Row<'a>, DecodeError> {
     let action = text(o.get("action")).ok_or(DecodeError::Missing("action", "GitHub"))?;
     let mut r = blank();
     let present = |k: &str| o.get(k).is_some_and(|v| !v.is_null());
@@ -22,13 +24,13 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     r.identity_kind = r
         .identity
         .as_ref()
-        .map(|a| if a.ends_with("[bot]") { "bot" } else { "user" }.to_string());
+        .map(|a| Cow::Borrowed(if a.ends_with("[bot]") { "bot" } else { "user" }));
     r.identity_id = text(o.get("actor_id"));
     r.token = text(o.get("token_id")).or_else(|| text(o.get("hashed_token")));
     r.origin = text(o.get("org")).or_else(|| text(o.get("business")));
     r.github_organization = text(o.get("org"));
     r.github_repo = text(o.get("repo")).or_else(|| text(o.get("repository")));
-    r.ip = text(o.get("actor_ip")).and_then(|s| clean_ip(&s));
+    r.ip = text(o.get("actor_ip")).and_then(clean_ip);
     r.user_agent = text(o.get("user_agent"));
     // The audit log records what happened; the few failures are actions of their own
     // (`….failed`, `…_failure`).
@@ -48,7 +50,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
         .or_else(|| text(o.get("user")))
         .or_else(|| text(o.get("team")))
         .or_else(|| text(o.get("name")));
-    r.target_kind = r.target_resource.as_ref().map(|_| prefix);
+    r.target_kind = r.target_resource.as_ref().map(|_| Cow::Owned(prefix));
     r.target_id = text(o.get("repo_id")).or_else(|| text(o.get("user_id")));
     r.event_type = action;
     Ok(r)

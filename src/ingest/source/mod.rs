@@ -6,16 +6,19 @@
 
 mod cloudtrail;
 mod github;
+pub mod json;
 mod okta;
 mod teleport;
 mod window;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+
+pub use json::{J, Obj};
 
 use crate::schema::Row;
 
@@ -90,20 +93,9 @@ pub struct DecodeOptions {
     pub window: TimeWindow,
 }
 
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Picks the source of one record from its keys. GitHub goes first: its entries also carry
 /// `action` and sometimes `event`, which would otherwise look like Teleport.
-pub fn detect(obj: &Map<String, Value>) -> Option<SourceKind> {
+pub fn detect(obj: &Obj<'_>) -> Option<SourceKind> {
     let has = |k: &str| obj.contains_key(k);
     if has("_document_id")
         || has("@timestamp")
@@ -117,8 +109,7 @@ pub fn detect(obj: &Map<String, Value>) -> Option<SourceKind> {
     if has("eventType") && has("published") {
         return Some(SourceKind::Okta);
     }
-    if obj.get("event").is_some_and(Value::is_string) && (has("time") || has("code") || has("uid"))
-    {
+    if obj.get("event").is_some_and(J::is_string) && (has("time") || has("code") || has("uid")) {
         return Some(SourceKind::Teleport);
     }
     None
@@ -137,12 +128,13 @@ fn json_error(e: &serde_json::Error) -> DecodeError {
 }
 
 /// The keys of an unrecognised record, for the error: the first five, then `…`.
-fn key_list(obj: &Map<String, Value>) -> String {
+fn key_list(obj: &Obj<'_>) -> String {
     if obj.is_empty() {
         return "none".into();
     }
-    let mut keys: Vec<&str> = obj.keys().take(5).map(String::as_str).collect();
-    if obj.len() > 5 {
+    let mut keys: Vec<&str> = obj.keys().take(6).collect();
+    if keys.len() > 5 {
+        keys.truncate(5);
         keys.push("…");
     }
     keys.join(", ")
@@ -157,7 +149,7 @@ struct LogFile<'a> {
 /// One input line or whole document → one result per record. An object is one record, a
 /// CloudTrail log file (`{"Records":[…]}`) one per element, a JSON array one per element.
 /// Invalid JSON is exactly one error.
-pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row, DecodeError>> {
+pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row<'_>, DecodeError>> {
     decode_text_with(
         text,
         &DecodeOptions {
@@ -168,7 +160,10 @@ pub fn decode_text(text: &str, forced: Option<SourceKind>) -> Vec<Result<Row, De
 }
 
 /// `decode_text` with explicit options (the pipelines pass the configured time window).
-pub fn decode_text_with(text: &str, opts: &DecodeOptions) -> Vec<Result<Row, DecodeError>> {
+pub fn decode_text_with<'t>(
+    text: &'t str,
+    opts: &DecodeOptions,
+) -> Vec<Result<Row<'t>, DecodeError>> {
     decode_elements(text, opts)
         .into_iter()
         .map(|(r, _)| r)
@@ -180,7 +175,7 @@ pub fn decode_text_with(text: &str, opts: &DecodeOptions) -> Vec<Result<Row, Dec
 pub fn decode_elements<'t>(
     text: &'t str,
     opts: &DecodeOptions,
-) -> Vec<(Result<Row, DecodeError>, &'t str)> {
+) -> Vec<(Result<Row<'t>, DecodeError>, &'t str)> {
     let t = text.trim_start();
     if t.starts_with('[') {
         return match serde_json::from_str::<Vec<&RawValue>>(text) {
@@ -244,7 +239,7 @@ fn log_file(text: &str) -> Option<LogFile<'_>> {
 }
 
 /// Decodes one record (the raw JSON text of an object).
-pub fn decode_record(raw: &str, forced: Option<SourceKind>) -> Result<Row, DecodeError> {
+pub fn decode_record(raw: &str, forced: Option<SourceKind>) -> Result<Row<'_>, DecodeError> {
     decode_record_with(
         raw,
         &DecodeOptions {
@@ -255,11 +250,11 @@ pub fn decode_record(raw: &str, forced: Option<SourceKind>) -> Result<Row, Decod
 }
 
 /// `decode_record` with explicit options.
-pub fn decode_record_with(raw: &str, opts: &DecodeOptions) -> Result<Row, DecodeError> {
+pub fn decode_record_with<'a>(raw: &'a str, opts: &DecodeOptions) -> Result<Row<'a>, DecodeError> {
     let forced = opts.forced;
-    let v: Value = serde_json::from_str(raw).map_err(|e| json_error(&e))?;
-    let Value::Object(obj) = &v else {
-        return Err(DecodeError::NotObject(kind_name(&v)));
+    let v: J<'a> = serde_json::from_str(raw).map_err(|e| json_error(&e))?;
+    let J::Obj(obj) = &v else {
+        return Err(DecodeError::NotObject(v.kind_name()));
     };
     let kind = match forced {
         Some(k) => k,
@@ -272,18 +267,18 @@ pub fn decode_record_with(raw: &str, opts: &DecodeOptions) -> Result<Row, Decode
         SourceKind::Okta => okta::decode(obj)?,
     };
     opts.window.check(row.event_time_ms)?;
-    row.event_source = kind.as_str().to_string();
+    row.event_source = Cow::Borrowed(kind.as_str());
     if row.uid.is_empty() {
-        row.uid = fallback_uid(raw);
+        row.uid = Cow::Owned(fallback_uid(raw));
     }
-    row.event_data = raw.trim().to_string();
+    row.event_data = Cow::Borrowed(raw.trim());
     Ok(row)
 }
 
 /// An empty row to fill; decoders set what their source has.
-pub(crate) fn blank() -> Row {
+pub(crate) fn blank<'a>() -> Row<'a> {
     Row {
-        event_source: String::new(),
+        event_source: Cow::Borrowed(""),
         identity: None,
         identity_kind: None,
         identity_id: None,
@@ -302,10 +297,10 @@ pub(crate) fn blank() -> Row {
         target_location: None,
         target_id: None,
         user_agent: None,
-        event_type: String::new(),
+        event_type: Cow::Borrowed(""),
         event_time_ms: 0,
-        uid: String::new(),
-        event_data: String::new(),
+        uid: Cow::Borrowed(""),
+        event_data: Cow::Borrowed(""),
         aws_account_id: None,
         aws_service: None,
         github_organization: None,
@@ -315,28 +310,30 @@ pub(crate) fn blank() -> Row {
     }
 }
 
-/// A field as text: strings as they are, numbers and booleans printed; empty → None.
-pub(crate) fn text(v: Option<&Value>) -> Option<String> {
+/// A field as text: strings as they are (borrowed from the record when they had no
+/// escapes), numbers and booleans printed; empty → None.
+pub(crate) fn text<'a>(v: Option<&J<'a>>) -> Option<Cow<'a, str>> {
     match v? {
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        J::Str(s) if s.is_empty() => None,
+        J::Str(Cow::Borrowed(s)) => Some(Cow::Borrowed(s)),
+        J::Str(Cow::Owned(s)) => Some(Cow::Owned(s.clone())),
+        J::Num(n) => Some(Cow::Owned(n.to_string())),
+        J::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
 
 /// Follows a path of object keys.
-pub(crate) fn at<'a>(obj: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+pub(crate) fn at<'o, 'a>(obj: &'o Obj<'a>, path: &[&str]) -> Option<&'o J<'a>> {
     let (first, rest) = path.split_first()?;
-    let mut cur = obj.get(*first)?;
+    let mut cur = obj.get(first)?;
     for k in rest {
-        cur = cur.as_object()?.get(*k)?;
+        cur = cur.as_object()?.get(k)?;
     }
     Some(cur)
 }
 
-pub(crate) fn text_at(obj: &Map<String, Value>, path: &[&str]) -> Option<String> {
+pub(crate) fn text_at<'a>(obj: &Obj<'a>, path: &[&str]) -> Option<Cow<'a, str>> {
     text(at(obj, path))
 }
 
@@ -359,17 +356,14 @@ pub(crate) fn parse_time(s: &str) -> Option<i64> {
 }
 
 /// The required event time of a record from `field` (a string, or epoch milliseconds).
-pub(crate) fn time_field(
-    obj: &Map<String, Value>,
-    field: &'static str,
-) -> Result<i64, DecodeError> {
+pub(crate) fn time_field(obj: &Obj<'_>, field: &'static str) -> Result<i64, DecodeError> {
     match obj.get(field) {
-        None | Some(Value::Null) => Err(DecodeError::MissingTime(field)),
-        Some(Value::String(s)) => parse_time(s).ok_or_else(|| DecodeError::BadTime {
+        None | Some(J::Null) => Err(DecodeError::MissingTime(field)),
+        Some(J::Str(s)) => parse_time(s).ok_or_else(|| DecodeError::BadTime {
             field,
-            value: s.clone(),
+            value: s.to_string(),
         }),
-        Some(Value::Number(n)) => n
+        Some(J::Num(n)) => n
             .as_i64()
             .or_else(|| n.as_f64().map(|f| f as i64))
             .ok_or_else(|| DecodeError::BadTime {
@@ -383,8 +377,36 @@ pub(crate) fn time_field(
     }
 }
 
-/// A client address without port or brackets; None when it is not an IP (a hostname, "AWS Internal").
-pub(crate) fn clean_ip(s: &str) -> Option<String> {
+/// A client address without port or brackets; None when it is not an IP (a hostname, "AWS
+/// Internal"). Printed canonically (`::1`, not `0:0:0:0:0:0:0:1`); borrowed from the record
+/// when the record already wrote it that way (nearly always).
+pub(crate) fn clean_ip(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    match s {
+        Cow::Borrowed(b) => {
+            let (ip, part) = ip_part(b)?;
+            Some(canonical_ip(ip, part))
+        }
+        Cow::Owned(o) => ip_part(&o).map(|(ip, _)| Cow::Owned(ip.to_string())),
+    }
+}
+
+/// `part` when it is already the canonical text of `ip`, else that text.
+fn canonical_ip(ip: IpAddr, part: &str) -> Cow<'_, str> {
+    use std::io::Write;
+    // The longest IPv6 text is 45 bytes.
+    let mut buf = [0u8; 64];
+    let mut w = &mut buf[..];
+    if write!(w, "{ip}").is_ok() {
+        let n = 64 - w.len();
+        if &buf[..n] == part.as_bytes() {
+            return Cow::Borrowed(part);
+        }
+    }
+    Cow::Owned(ip.to_string())
+}
+
+/// The address in a client-address field, and the text it was read from.
+fn ip_part(s: &str) -> Option<(IpAddr, &str)> {
     // A forwarded chain ("client, proxy1, proxy2") names the client first.
     let s = s.split(',').next().unwrap_or_default().trim();
     if s.is_empty() {
@@ -394,18 +416,19 @@ pub(crate) fn clean_ip(s: &str) -> Option<String> {
     if !s.starts_with('[')
         && let Some((addr, _zone)) = s.split_once('%')
     {
-        return addr.parse::<IpAddr>().ok().map(|ip| ip.to_string());
+        return addr.parse::<IpAddr>().ok().map(|ip| (ip, addr));
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(ip.to_string());
+        return Some((ip, s));
     }
     if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']')?;
         let inner = rest[..end].split('%').next().unwrap_or_default();
-        return inner.parse::<IpAddr>().ok().map(|ip| ip.to_string());
+        return inner.parse::<IpAddr>().ok().map(|ip| (ip, inner));
     }
     if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
-        return Some(sa.ip().to_string());
+        let host = s.rsplit_once(':').map_or(s, |(h, _)| h);
+        return Some((sa.ip(), host));
     }
     // "1.2.3.4:5" is a SocketAddr; anything else with one colon is host:port of a name.
     None
@@ -462,7 +485,12 @@ mod unit_tests {
             ("host.example:443", None),
             ("", None),
         ] {
-            assert_eq!(clean_ip(input).as_deref(), want, "{input}");
+            assert_eq!(clean_ip(Cow::Borrowed(input)).as_deref(), want, "{input}");
+            assert_eq!(
+                clean_ip(Cow::Owned(input.to_string())).as_deref(),
+                want,
+                "{input}"
+            );
         }
     }
 
@@ -573,7 +601,7 @@ mod unit_tests {
     fn detection_order() {
         let d = |s: &str| {
             detect(
-                serde_json::from_str::<Value>(s)
+                serde_json::from_str::<J<'_>>(s)
                     .unwrap()
                     .as_object()
                     .unwrap(),
@@ -629,8 +657,9 @@ mod unit_tests {
         assert_eq!(uid.get_version_num(), 8);
         assert_eq!(r.uid, fallback_uid(raw));
         // Surrounding whitespace does not change the record, so neither the uid nor event_data.
-        let spaced = decode_text(&format!("  {raw}\n"), None).remove(0).unwrap();
-        assert_eq!((spaced.uid, spaced.event_data), (r.uid, raw.to_string()));
+        let spaced_text = format!("  {raw}\n");
+        let spaced = decode_text(&spaced_text, None).remove(0).unwrap();
+        assert_eq!((&*spaced.uid, &*spaced.event_data), (&*r.uid, raw));
     }
 
     #[test]
@@ -651,7 +680,7 @@ mod unit_tests {
                 match res {
                     Ok(r) => {
                         assert!(r.event_time_ms > 0 && !r.uid.is_empty());
-                        *counts.entry(r.event_source).or_default() += 1;
+                        *counts.entry(r.event_source.into_owned()).or_default() += 1;
                     }
                     Err(e) => bad.push(format!("{e}: {line}")),
                 }

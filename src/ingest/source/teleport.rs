@@ -1,6 +1,8 @@
 //! Teleport audit events (the JSON Teleport emits) → `Row`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::{J, Obj};
 
 use super::{DecodeError, blank, clean_ip, text, text_at, time_field};
 use crate::schema::Row;
@@ -20,7 +22,7 @@ const TARGETS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
+pub fn decode<'a>(o: &Obj<'a>) -> Result<Row<'a>, DecodeError> {
     let event = text(o.get("event")).ok_or(DecodeError::Missing("event", "Teleport"))?;
     let mut r = blank();
     r.event_time_ms = time_field(o, "time")?;
@@ -33,7 +35,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     // Who acted.
     let user = text(o.get("user")).or_else(|| text_at(o, &["identity", "user"]));
     let bot = text(o.get("bot_name"));
-    let user_kind = o.get("user_kind").and_then(Value::as_i64);
+    let user_kind = o.get("user_kind").and_then(J::as_i64);
     (r.identity, r.identity_kind) = if event == "bot.join" || bot.is_some() {
         (bot.or(user), Some("bot".into()))
     } else if let Some(u) = user {
@@ -59,8 +61,8 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     r.token = text(o.get("token_name")).or_else(|| text(o.get("with_mfa")));
 
     r.status = match o.get("success") {
-        Some(Value::Bool(true)) => Some("success".into()),
-        Some(Value::Bool(false)) => Some("failure".into()),
+        Some(J::Bool(true)) => Some("success".into()),
+        Some(J::Bool(false)) => Some("failure".into()),
         // Codes are `T2000I`; some exporters lower-case them (`t2000i`).
         _ => match text(o.get("code")).and_then(|c| c.chars().last()) {
             Some('I' | 'i') => Some("success".into()),
@@ -73,7 +75,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
         .or_else(|| text_at(o, &["identity", "client_ip"]))
         .or_else(|| text(o.get("client_ip")))
         .or_else(|| text(o.get("remote_addr")))
-        .and_then(|s| clean_ip(&s));
+        .and_then(clean_ip);
     r.user_agent = text(o.get("user_agent"));
 
     // What was acted on.
@@ -81,20 +83,20 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
         .iter()
         .find(|t| o.get(t.0).is_some_and(|v| !v.is_null()))
     {
-        r.target_resource = text(o.get(*field));
+        r.target_resource = text(o.get(field));
         r.target_kind = Some((*kind).into());
         r.target_location = if loc.is_empty() {
             None
         } else {
-            text(o.get(*loc))
+            text(o.get(loc))
         };
-        r.target_id = text(o.get(*id)).or_else(|| text(o.get("server_id")));
+        r.target_id = text(o.get(id)).or_else(|| text(o.get("server_id")));
     } else if event == "cert.create" {
         r.target_resource = text_at(o, &["identity", "route_to_cluster"]);
-        r.target_kind = text(o.get("cert_type")).map(|t| format!("{t}_certificate"));
+        r.target_kind = text(o.get("cert_type")).map(|t| Cow::Owned(format!("{t}_certificate")));
     } else if event.starts_with("access_request.") {
         // What was asked for: the resources ("node/ip-10-0-1-5"), else the roles; else the id.
-        r.target_resource = requested(o).or_else(|| text(o.get("id")));
+        r.target_resource = requested(o).map(Cow::Owned).or_else(|| text(o.get("id")));
         r.target_kind = Some("access_request".into());
         r.target_id = text(o.get("id"));
     } else if event.starts_with("access_list.") {
@@ -103,10 +105,7 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
     } else if event.starts_with("lock.") {
         r.target_resource = text(o.get("name"));
         r.target_kind = Some("lock".into());
-    } else if matches!(
-        event.as_str(),
-        "user.create" | "reset_password_token.create"
-    ) {
+    } else if matches!(&*event, "user.create" | "reset_password_token.create") {
         r.target_resource = text(o.get("name"));
         r.target_kind = Some("user".into());
     } else if event.starts_with("device.") {
@@ -127,8 +126,8 @@ pub fn decode(o: &Map<String, Value>) -> Result<Row, DecodeError> {
 }
 
 /// An access request's requested resources as `kind/name, …`, else its roles as `role:a, …`.
-fn requested(o: &Map<String, Value>) -> Option<String> {
-    let list = |k: &str| o.get(k).and_then(Value::as_array).filter(|a| !a.is_empty());
+fn requested(o: &Obj<'_>) -> Option<String> {
+    let list = |k: &str| o.get(k).and_then(J::as_array).filter(|a| !a.is_empty());
     if let Some(ids) = list("resource_ids") {
         let names: Vec<String> = ids
             .iter()
@@ -136,7 +135,7 @@ fn requested(o: &Map<String, Value>) -> Option<String> {
                 let name = text(id.get("name"))?;
                 Some(match text(id.get("kind")) {
                     Some(kind) => format!("{kind}/{name}"),
-                    None => name,
+                    None => name.into_owned(),
                 })
             })
             .collect();
@@ -191,10 +190,12 @@ mod tests {
     #[test]
     fn who_did_it_across_event_types() {
         let who = |raw: &str| {
-            let r = decode_record(raw, None).unwrap_or_else(|e| panic!("{e}: {raw}"));
+            let r = decode_record(raw, None)
+                .unwrap_or_else(|e| panic!("{e}: {raw}"))
+                .into_owned();
             (r.identity, r.identity_kind, r.status)
         };
-        let s = |v: &str| Some(v.to_string());
+        let s = |v: &str| Some(std::borrow::Cow::<str>::Owned(v.to_string()));
         assert_eq!(
             who(
                 r#"{"event":"access_request.review","code":"T5002I","time":"2024-03-20T12:00:00Z","id":"66b8","reviewer":"bob","proposed_state":"APPROVED","state":"APPROVED"}"#
@@ -235,7 +236,9 @@ mod tests {
     #[test]
     fn targets() {
         let t = |raw: &str| {
-            let r = decode_record(raw, None).unwrap_or_else(|e| panic!("{e}: {raw}"));
+            let r = decode_record(raw, None)
+                .unwrap_or_else(|e| panic!("{e}: {raw}"))
+                .into_owned();
             (
                 r.target_resource,
                 r.target_kind,
@@ -243,7 +246,7 @@ mod tests {
                 r.target_id,
             )
         };
-        let s = |v: &str| Some(v.to_string());
+        let s = |v: &str| Some(std::borrow::Cow::<str>::Owned(v.to_string()));
         assert_eq!(
             t(
                 r#"{"event":"db.session.start","code":"TDB00I","time":"2024-03-20T12:00:00Z","user":"a","sid":"13c0","db_service":"pg-prod","db_uri":"pg.internal:5432","success":true}"#

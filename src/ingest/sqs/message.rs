@@ -48,7 +48,7 @@ pub struct Received {
 /// A message's events, all of one tenant.
 pub struct DecodedMessage {
     pub tenant: String,
-    pub rows: Vec<Row>,
+    pub rows: Vec<Row<'static>>,
     /// The `s3_large_files` object it pointed at (deleted after ingest when configured).
     pub large: Option<Path>,
 }
@@ -158,7 +158,7 @@ fn payload_rows(
     limit: usize,
     policy: &Policy,
     opts: &DecodeOptions,
-) -> Result<(Vec<Row>, usize), Refusal> {
+) -> Result<(Vec<Row<'static>>, usize), Refusal> {
     let raw: Box<dyn BufRead + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(bytes)))
     } else {
@@ -240,7 +240,7 @@ fn payload_rows(
 /// Decodes a text into `rows`; the first bad record, or more than `max` rows, refuses the
 /// message.
 fn push_rows(
-    rows: &mut Vec<Row>,
+    rows: &mut Vec<Row<'static>>,
     text: &str,
     opts: &DecodeOptions,
     what: &str,
@@ -256,7 +256,7 @@ fn push_rows(
     let multi = results.len() > 1;
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(row) => rows.push(row),
+            Ok(row) => rows.push(row.into_owned()),
             Err(e) if multi => return Err(format!("{what}: record {}: {e}", i + 1).into()),
             Err(e) => return Err(format!("{what}: {e}").into()),
         }

@@ -162,6 +162,9 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
         forced: opts.source,
         window: opts.window,
     };
+    if let Some(g) = geo.as_mut() {
+        g.begin();
+    }
     for (i, line) in chunk.lines.iter().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
@@ -172,9 +175,9 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
         let multi = results.len() > 1;
         for (elem, (res, raw)) in results.into_iter().enumerate() {
             match res {
-                Ok(mut row) => {
+                Ok(row) => {
                     if let Some(g) = geo.as_mut() {
-                        g.enrich(&mut row);
+                        g.prime(&row);
                     }
                     *by_source
                         .entry(source_label(&row.event_source))
@@ -199,9 +202,16 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
             }
         }
     }
+    // Every address is in the cache now: the rows borrow their place names from it.
+    let geo = geo.as_ref();
     let batches = by_day
         .into_iter()
-        .map(|(date, rows)| {
+        .map(|(date, mut rows)| {
+            if let Some(g) = geo {
+                for r in &mut rows {
+                    g.fill(r);
+                }
+            }
             let mut b = RowBatchBuilder::for_rows(&rows);
             for r in &rows {
                 b.push(r);

@@ -57,12 +57,12 @@ fn bench_ingest(c: &mut Criterion) {
                 };
                 let s = auditlake::ingest::run(&lake, opts, move |tx| {
                     for (i, chunk) in lines.chunks(2048).enumerate() {
-                        let c = Chunk {
-                            tenant: Arc::from("bench"),
-                            input: Arc::from("bench"),
-                            first_line: (i * 2048) as u64,
-                            lines: chunk.to_vec(),
-                        };
+                        let c = Chunk::of(
+                            Arc::from("bench"),
+                            Arc::from("bench"),
+                            (i * 2048) as u64,
+                            chunk,
+                        );
                         if tx.send(c).is_err() {
                             break;
                         }

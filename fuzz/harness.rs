@@ -367,15 +367,17 @@ pub fn split(data: &[u8]) {
     for c in &out.chunks {
         assert_eq!(&*c.tenant, "acme");
         // A document is several lines in one entry; an NDJSON line ends at its only newline.
-        let inner = c.lines.first().map(|l| l.trim_end_matches('\n'));
-        if c.lines.len() == 1 && inner.is_some_and(|l| l.contains('\n')) {
+        let first = c.lines().next();
+        let inner = first.map(|l| l.trim_end_matches('\n'));
+        if c.len() == 1 && inner.is_some_and(|l| l.contains('\n')) {
             // One whole document (several lines read as one JSON value).
             assert!(doc.is_none(), "two documents from one input");
-            assert!(c.lines[0].len() <= doc_limit, "a document over the limit");
-            doc = Some((c.first_line, &c.lines[0]));
+            let whole = first.unwrap_or_default();
+            assert!(whole.len() <= doc_limit, "a document over the limit");
+            doc = Some((c.first_line, whole));
             continue;
         }
-        for (i, l) in c.lines.iter().enumerate() {
+        for (i, l) in c.lines().enumerate() {
             assert!(
                 !l.trim().is_empty(),
                 "a blank line was passed on as a record"
@@ -425,18 +427,14 @@ pub fn split(data: &[u8]) {
                 );
             }
             None => {
-                let got: Vec<&str> = out
-                    .chunks
-                    .iter()
-                    .flat_map(|c| c.lines.iter().map(String::as_str))
-                    .collect();
+                let got: Vec<&str> = out.chunks.iter().flat_map(|c| c.lines()).collect();
                 assert_eq!(got, non_blank, "lines dropped, duplicated or changed");
             }
         }
     }
     // Each passed-on line decodes without panicking, record slices inside it.
     for c in &out.chunks {
-        for l in &c.lines {
+        for l in c.lines() {
             for (_, raw) in source::decode_elements(l, &DecodeOptions::default()) {
                 assert!(is_slice_of(raw, l));
             }

@@ -100,7 +100,7 @@ macro_rules! lake_columns {
 
             /// A builder sized exactly for these rows (text bytes counted per column): the
             /// batch never regrows while they are pushed, and keeps no spare capacity.
-            pub fn for_rows(rows: &[Row<'_>]) -> Self {
+            pub fn for_rows(rows: &[&Row<'_>]) -> Self {
                 let n = rows.len();
                 Self {
                     $( $field: lake_columns!(@exact $kind, n, rows.iter().map(|r| lake_columns!(@len $kind, r.$field)).sum::<usize>()), )*

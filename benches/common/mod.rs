@@ -27,12 +27,12 @@ pub async fn demo_lake(n: u64) -> (tempfile::TempDir, Lake) {
     };
     auditlake::ingest::run(&lake, opts, move |tx| {
         for (i, chunk) in lines.chunks(4096).enumerate() {
-            let c = Chunk {
-                tenant: Arc::from("bench"),
-                input: Arc::from("bench"),
-                first_line: (i * 4096) as u64,
-                lines: chunk.to_vec(),
-            };
+            let c = Chunk::of(
+                Arc::from("bench"),
+                Arc::from("bench"),
+                (i * 4096) as u64,
+                chunk,
+            );
             if tx.send(c).is_err() {
                 break;
             }

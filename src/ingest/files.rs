@@ -114,13 +114,77 @@ pub struct IngestSummary {
     pub elapsed_ms: u128,
 }
 
-/// A chunk of input text to decode.
+/// A chunk of input text to decode: consecutive lines (or one whole document), back to back
+/// in one buffer — one allocation per chunk, not one per line, and the decoded rows borrow
+/// their text from it.
 pub struct Chunk {
     pub tenant: Arc<str>,
     pub input: Arc<str>,
     /// Line number of the first entry.
     pub first_line: u64,
-    pub lines: Vec<String>,
+    text: String,
+    /// Where each entry ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl Chunk {
+    pub fn new(tenant: Arc<str>, input: Arc<str>, first_line: u64) -> Chunk {
+        Chunk {
+            tenant,
+            input,
+            first_line,
+            text: String::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// A chunk of these entries.
+    pub fn of<S: AsRef<str>>(
+        tenant: Arc<str>,
+        input: Arc<str>,
+        first_line: u64,
+        entries: impl IntoIterator<Item = S>,
+    ) -> Chunk {
+        let mut c = Chunk::new(tenant, input, first_line);
+        for e in entries {
+            c.push(e.as_ref());
+        }
+        c
+    }
+
+    /// Appends the next entry (a line, newline included, or a document).
+    pub fn push(&mut self, entry: &str) {
+        self.text.push_str(entry);
+        self.ends.push(self.text.len());
+    }
+
+    /// The entries, in order.
+    pub fn lines(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.ends.iter().enumerate().map(|(i, &end)| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.text[start..end]
+        })
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes of text held.
+    pub fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Room for this many entries and bytes, so filling a chunk does not regrow it.
+    pub fn reserve(&mut self, entries: usize, bytes: usize) {
+        self.ends.reserve(entries);
+        self.text.reserve(bytes);
+    }
 }
 
 /// Where a producer sends its work: chunks to the decode threads, and rejects it found itself
@@ -155,7 +219,8 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
     // own rows: a chunk of input in arbitrary time order spreads over ~30 days, and builders
     // sized for the whole chunk kept ~30× the memory the rows need (the batches keep their
     // builders' capacity) until the flush.
-    let mut by_day: HashMap<NaiveDate, Vec<Row<'_>>> = HashMap::new();
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(chunk.len());
+    let mut by_day: HashMap<NaiveDate, Vec<u32>> = HashMap::new();
     let mut by_source: HashMap<&'static str, u64> = HashMap::new();
     let mut rejects = Vec::new();
     let dopts = DecodeOptions {
@@ -165,7 +230,7 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
     if let Some(g) = geo.as_mut() {
         g.begin();
     }
-    for (i, line) in chunk.lines.iter().enumerate() {
+    for (i, line) in chunk.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
@@ -182,7 +247,11 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
                     *by_source
                         .entry(source_label(&row.event_source))
                         .or_default() += 1;
-                    by_day.entry(row.event_date()).or_default().push(row);
+                    by_day
+                        .entry(row.event_date())
+                        .or_default()
+                        .push(rows.len() as u32);
+                    rows.push(row);
                 }
                 Err(e) => rejects.push(Reject {
                     input: chunk.input.to_string(),
@@ -203,17 +272,17 @@ fn decode_chunk(chunk: Chunk, opts: &IngestOptions, geo: &mut Option<GeoCache<'_
         }
     }
     // Every address is in the cache now: the rows borrow their place names from it.
-    let geo = geo.as_ref();
+    if let Some(g) = geo.as_ref() {
+        for r in &mut rows {
+            g.fill(r);
+        }
+    }
     let batches = by_day
         .into_iter()
-        .map(|(date, mut rows)| {
-            if let Some(g) = geo {
-                for r in &mut rows {
-                    g.fill(r);
-                }
-            }
-            let mut b = RowBatchBuilder::for_rows(&rows);
-            for r in &rows {
+        .map(|(date, idx)| {
+            let day: Vec<&Row<'_>> = idx.iter().map(|&i| &rows[i as usize]).collect();
+            let mut b = RowBatchBuilder::for_rows(&day);
+            for r in day {
                 b.push(r);
             }
             ((chunk.tenant.clone(), date), b.finish())

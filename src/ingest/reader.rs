@@ -145,9 +145,8 @@ pub fn read_bytes(
         out,
         tenant: Arc::from(tenant),
         input: Arc::from(name),
-        lines: Vec::with_capacity(CHUNK_LINES),
-        bytes: 0,
-        first_line: 1,
+        chunk: None,
+        last_bytes: 0,
         open: true,
     };
     match gunzipping(std::io::Cursor::new(bytes), count.clone()) {
@@ -252,26 +251,32 @@ struct LineSink<'a> {
     out: &'a mut dyn ReadSink,
     tenant: Arc<str>,
     input: Arc<str>,
-    lines: Vec<String>,
-    bytes: usize,
-    first_line: u64,
+    /// The chunk being filled.
+    chunk: Option<Chunk>,
+    /// Text bytes of the last chunk sent: what the next one reserves.
+    last_bytes: usize,
     /// False once the collector stopped listening (a failed flush).
     open: bool,
 }
 
 impl LineSink<'_> {
-    fn push(&mut self, line_no: u64, line: String) {
-        if self.lines.is_empty() {
-            self.first_line = line_no;
-        }
+    fn push(&mut self, line_no: u64, line: &str) {
         // Lines of a chunk are consecutive; a gap (a reject in between) starts a new chunk.
-        if !self.lines.is_empty() && self.first_line + self.lines.len() as u64 != line_no {
+        if self
+            .chunk
+            .as_ref()
+            .is_some_and(|c| c.first_line + c.len() as u64 != line_no)
+        {
             self.send();
-            self.first_line = line_no;
         }
-        self.bytes += line.len();
-        self.lines.push(line);
-        if self.lines.len() >= CHUNK_LINES || self.bytes >= CHUNK_BYTES {
+        let (tenant, input, last) = (&self.tenant, &self.input, self.last_bytes);
+        let chunk = self.chunk.get_or_insert_with(|| {
+            let mut c = Chunk::new(tenant.clone(), input.clone(), line_no);
+            c.reserve(CHUNK_LINES, (last + last / 8).min(CHUNK_BYTES));
+            c
+        });
+        chunk.push(line);
+        if chunk.len() >= CHUNK_LINES || chunk.bytes() >= CHUNK_BYTES {
             self.send();
         }
     }
@@ -289,16 +294,10 @@ impl LineSink<'_> {
     }
 
     fn send(&mut self) {
-        if self.lines.is_empty() {
+        let Some(chunk) = self.chunk.take().filter(|c| !c.is_empty()) else {
             return;
-        }
-        let chunk = Chunk {
-            tenant: self.tenant.clone(),
-            input: self.input.clone(),
-            first_line: self.first_line,
-            lines: std::mem::take(&mut self.lines),
         };
-        self.bytes = 0;
+        self.last_bytes = chunk.bytes();
         if !self.out.chunk(chunk) {
             self.open = false;
         }
@@ -309,7 +308,7 @@ impl LineSink<'_> {
         match std::str::from_utf8(bytes) {
             Ok(s) => {
                 if !s.trim().is_empty() {
-                    self.push(line_no, s.to_string());
+                    self.push(line_no, s);
                 }
             }
             Err(e) => self.reject(
@@ -340,9 +339,8 @@ pub fn read_inputs(
             out: &mut out,
             tenant: tenant.clone(),
             input: name.clone(),
-            lines: Vec::with_capacity(CHUNK_LINES),
-            bytes: 0,
-            first_line: 1,
+            chunk: None,
+            last_bytes: 0,
             open: true,
         };
         read_one(&mut *r, limits, &mut sink, &count, progress.as_ref());
@@ -456,12 +454,7 @@ fn read_one(
     }
     if let Some((first, text, _)) = doc.take_if(|(_, text, _)| source::is_document(text)) {
         sink.send();
-        let chunk = Chunk {
-            tenant: sink.tenant.clone(),
-            input: sink.input.clone(),
-            first_line: first,
-            lines: vec![text],
-        };
+        let chunk = Chunk::of(sink.tenant.clone(), sink.input.clone(), first, [text]);
         if !sink.out.chunk(chunk) {
             sink.open = false;
         }

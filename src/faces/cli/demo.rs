@@ -112,12 +112,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         let mut line_no = 0u64;
         let mut closed = false;
         let send = |tenant: &str, lines: Vec<String>, first: u64| {
-            tx.send(Chunk {
-                tenant: Arc::from(tenant),
-                input: Arc::from("demo"),
-                first_line: first,
+            tx.send(Chunk::of(
+                Arc::from(tenant),
+                Arc::from("demo"),
+                first,
                 lines,
-            })
+            ))
             .is_ok()
         };
         crate::demo::generate(&producer_spec, &mut |tenant, line| {

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
 /// A JSON value whose strings borrow from the text it was parsed from when they can.
@@ -153,7 +153,19 @@ fn write_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 
 impl<'de> Deserialize<'de> for J<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JVisitor)
+        d.deserialize_any(JVisitor { depth: 0 })
+    }
+}
+
+/// A value at a nesting depth: a record (depth 0) has a few dozen keys, the objects inside it
+/// a few, and serde_json gives no size hint — so the entries are reserved by depth (growing a
+/// record's entries from 8 was a twentieth of ingest).
+struct Nested(u32);
+
+impl<'de> DeserializeSeed<'de> for Nested {
+    type Value = J<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<J<'de>, D::Error> {
+        d.deserialize_any(JVisitor { depth: self.0 })
     }
 }
 
@@ -169,7 +181,9 @@ impl<'de> Deserialize<'de> for Obj<'de> {
     }
 }
 
-struct JVisitor;
+struct JVisitor {
+    depth: u32,
+}
 
 impl<'de> Visitor<'de> for JVisitor {
     type Value = J<'de>;
@@ -206,19 +220,20 @@ impl<'de> Visitor<'de> for JVisitor {
         Ok(J::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<J<'de>, D::Error> {
-        J::deserialize(d)
+        Nested(self.depth).deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J<'de>, A::Error> {
         let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(x) = seq.next_element()? {
+        while let Some(x) = seq.next_element_seed(Nested(self.depth + 1))? {
             v.push(x);
         }
         Ok(J::Arr(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J<'de>, A::Error> {
-        let mut v = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(8, 64));
+        let reserve = if self.depth == 0 { 32 } else { 8 };
+        let mut v = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(reserve, 64));
         while let Some(Key(k)) = map.next_key()? {
-            v.push((k, map.next_value()?));
+            v.push((k, map.next_value_seed(Nested(self.depth + 1))?));
         }
         Ok(J::Obj(Obj(v)))
     }

@@ -180,10 +180,12 @@ impl Collector {
                 writer::blocking(move || spill::write_run(run))
             })
             .collect();
-        let (bytes, err) = writer::in_parallel(self.opts.threads, jobs).await;
-        sp.add_bytes(bytes.iter().sum());
+        let (written, err) = writer::in_parallel(self.opts.threads, jobs).await;
+        for w in &written {
+            sp.add_run(w);
+        }
         tracing::debug!(
-            spilled_bytes = bytes.iter().sum::<u64>(),
+            spilled_bytes = written.iter().map(|w| w.bytes).sum::<u64>(),
             "spilled sorted runs"
         );
         err.map_or(Ok(()), Err)

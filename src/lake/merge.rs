@@ -20,6 +20,7 @@ use std::sync::Arc;
 use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use arrow::row::{RowConverter, Rows, SortField};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -305,9 +306,15 @@ pub async fn duplicates(
     Ok(drops)
 }
 
+/// A sorted input of a merge: its batches in order, and its name for errors.
+pub struct SortedStream {
+    pub batches: BoxStream<'static, Result<RecordBatch>>,
+    pub label: Path,
+}
+
 /// One input being merged: its stream, current batch, that batch's sort keys and position.
 struct Cursor {
-    stream: ParquetRecordBatchStream<LakeReader>,
+    stream: BoxStream<'static, Result<RecordBatch>>,
     label: Path,
     drops: Vec<u32>,
     /// Row number (in the file) of the current batch's first row, before dropping.
@@ -325,7 +332,7 @@ impl Cursor {
                 self.keys = None;
                 return Ok(false);
             };
-            let b = b.map_err(|e| perr(&self.label, e))?;
+            let b = b?;
             let n = b.num_rows() as u32;
             let start = self.base;
             self.base += n;
@@ -390,6 +397,27 @@ pub async fn merge(
     sink: Sink<'_>,
     label: &str,
 ) -> Result<Written> {
+    let mut streams = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        let loc = i.meta.location.clone();
+        streams.push(SortedStream {
+            batches: i
+                .stream(store, None)?
+                .map(move |r| r.map_err(|e| perr(&loc, e)))
+                .boxed(),
+            label: i.meta.location.clone(),
+        });
+    }
+    merge_streams(streams, drops, sink, label).await
+}
+
+/// [`merge`] over any sorted streams (ingest's spilled runs are Arrow IPC files).
+pub async fn merge_streams(
+    inputs: Vec<SortedStream>,
+    drops: Vec<Vec<u32>>,
+    sink: Sink<'_>,
+    label: &str,
+) -> Result<Written> {
     let fields = ["event_type", "event_time"]
         .iter()
         .map(|c| {
@@ -401,10 +429,10 @@ pub async fn merge(
         .collect::<Result<Vec<_>>>()?;
     let conv = RowConverter::new(fields)?;
     let mut cursors = Vec::with_capacity(inputs.len());
-    for (i, d) in inputs.iter().zip(drops) {
+    for (i, d) in inputs.into_iter().zip(drops) {
         let mut c = Cursor {
-            stream: i.stream(store, None)?,
-            label: i.meta.location.clone(),
+            stream: i.batches,
+            label: i.label,
             drops: d,
             base: 0,
             batch: None,

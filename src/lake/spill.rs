@@ -1,36 +1,46 @@
 //! Ingest's sorted runs on local disk: when an ingest's buffered rows outgrow their memory
-//! budget, each buffered partition is spilled as a sorted, uncompressed Parquet run to a
-//! temporary directory, and at the end each partition's runs are merged into one Snappy file in
-//! the lake — so a run writes one sorted file per partition whatever the order of its input
-//! (an export of several sources, a backfill), and memory stays bounded by the budget.
+//! budget, each buffered partition is spilled as a sorted run (an Arrow IPC file) to a
+//! temporary directory, and at the end each partition's runs are merged into one Snappy
+//! Parquet file in the lake — so a run writes one sorted file per partition whatever the order
+//! of its input (an export of several sources, a backfill), and memory stays bounded by the
+//! budget.
 //!
-//! Why uncompressed runs: every row is still encoded for the lake exactly once (by the merge);
-//! a run costs little more than a copy to write and to read back. The price is disk: about the
-//! rows' Arrow size (≈ the NDJSON size) in the spill directory, bounded by `max_bytes`: when the
-//! runs reach it, they are merged into the lake then and the spill starts empty again (one more
-//! file per partition for each `max_bytes` of spilled rows).
+//! Why Arrow IPC runs: every row is still encoded for the lake exactly once (by the merge); a
+//! run is the Arrow buffers themselves, so writing and reading one back is a copy each way
+//! (uncompressed Parquet runs cost an encode and a decode more: a fifth of an arbitrary-order
+//! ingest). The price is disk: about the rows' Arrow size (≈ the NDJSON size) in the spill
+//! directory, bounded by `max_bytes`: when the runs reach it, they are merged into the lake
+//! then and the spill starts empty again (one more file per partition for each `max_bytes` of
+//! spilled rows). When a partition has more runs than its merge budget opens at once, groups
+//! of runs are first merged into uncompressed Parquet runs, which the lake's merge in levels
+//! takes from there.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
 use chrono::NaiveDate;
+use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::merge::{self, Levels, Sink};
+use super::merge::{self, Levels, Sink, SortedStream};
 use super::writer::{self, WriterOptions, WrittenFile};
 use super::{Lake, layout};
 use crate::error::{Error, Result};
 use crate::schema;
 
-/// Rows per row group of a run, and bytes: what one open run costs while merging.
+/// Rows per batch of a run, and bytes (a single larger row is a batch alone): what one open
+/// run costs while merging.
 const RUN_ROW_GROUP_ROWS: usize = 8192;
 const RUN_ROW_GROUP_BYTES: usize = 8 << 20;
+
+/// Rows per row group of the Parquet files a merge writes (the lake's).
+const LAKE_ROW_GROUP_ROWS: u64 = super::writer::ROW_GROUP_ROWS as u64;
 
 /// Memory of all final merges together, split among those running at once.
 pub const MERGE_BUDGET: usize = 512 << 20;
@@ -38,7 +48,8 @@ pub const MERGE_BUDGET: usize = 512 << 20;
 /// Default bound of the spill directory's size before its runs are merged into the lake.
 pub const DEFAULT_MAX_SPILL_BYTES: u64 = 4 << 30;
 
-/// Writer settings of a run: no compression, statistics or dictionaries (read once, in order).
+/// Writer settings of a Parquet run (a level of a merge): no compression, statistics or
+/// dictionaries (read once, in order).
 pub fn run_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
@@ -56,6 +67,9 @@ struct Runs {
     /// Index of the partition: runs are named by it, never by the tenant string.
     index: usize,
     files: Vec<Path>,
+    /// Rows and bytes written to the runs (for the merge's memory plan).
+    rows: u64,
+    bytes: u64,
 }
 
 /// The spill directory of one ingest run (deleted when dropped, on success or failure).
@@ -68,10 +82,18 @@ pub struct Spill {
     max_bytes: u64,
 }
 
-/// A run to write: where, and the rows.
+/// A run to write: its partition, where, and the rows.
 pub struct RunFile {
+    pub key: (String, NaiveDate),
     pub file: std::path::PathBuf,
     pub batches: Vec<RecordBatch>,
+}
+
+/// A run written: its partition, rows and bytes on disk.
+pub struct RunWritten {
+    pub key: (String, NaiveDate),
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 impl Spill {
@@ -107,27 +129,30 @@ impl Spill {
         batches: Vec<RecordBatch>,
     ) -> RunFile {
         let next_index = &mut self.next_index;
-        let runs = self
-            .runs
-            .entry((tenant.to_string(), date))
-            .or_insert_with(|| {
-                *next_index += 1;
-                Runs {
-                    index: *next_index,
-                    files: Vec::new(),
-                }
-            });
-        let name = format!("p{}-{:06}.parquet", runs.index, runs.files.len());
+        let key = (tenant.to_string(), date);
+        let runs = self.runs.entry(key.clone()).or_insert_with(|| {
+            *next_index += 1;
+            Runs {
+                index: *next_index,
+                ..Runs::default()
+            }
+        });
+        let name = format!("p{}-{:06}.arrow", runs.index, runs.files.len());
         runs.files.push(Path::from(name.as_str()));
         RunFile {
+            key,
             file: self.dir.path().join(name),
             batches,
         }
     }
 
-    /// Counts bytes written to the directory.
-    pub fn add_bytes(&mut self, n: u64) {
-        self.bytes += n;
+    /// Counts a run written to the directory.
+    pub fn add_run(&mut self, w: &RunWritten) {
+        self.bytes += w.bytes;
+        if let Some(r) = self.runs.get_mut(&w.key) {
+            r.rows += w.rows;
+            r.bytes += w.bytes;
+        }
     }
 
     /// Has the directory reached its bound (time to merge into the lake)?
@@ -146,55 +171,158 @@ impl Spill {
     ) -> (Vec<WrittenFile>, Option<Error>) {
         let at_once = threads.clamp(1, 4);
         let budget = MERGE_BUDGET / at_once;
-        let jobs =
-            std::mem::take(&mut self.runs)
-                .into_iter()
-                .map(|((tenant, date), runs)| {
-                    let (store, lake, opts) = (self.store.clone(), lake.clone(), opts.clone());
-                    async move {
-                        merge_partition(store, runs, &lake, &tenant, date, &opts, budget).await
-                    }
-                })
-                .collect::<Vec<_>>();
+        let jobs = std::mem::take(&mut self.runs)
+            .into_iter()
+            .map(|((tenant, date), runs)| {
+                let (store, lake, opts) = (self.store.clone(), lake.clone(), opts.clone());
+                let dir = self.dir.path().to_path_buf();
+                async move {
+                    merge_partition(store, dir, runs, &lake, &tenant, date, &opts, budget).await
+                }
+            })
+            .collect::<Vec<_>>();
         let (written, first_err) = writer::in_parallel(at_once, jobs).await;
         self.bytes = 0;
         (written, first_err)
     }
 }
 
-/// Sorts a partition's rows and writes them as one run (blocking). Returns the bytes written.
-pub fn write_run(run: RunFile) -> Result<u64> {
+/// Sorts a partition's rows and writes them as one run, an Arrow IPC file of batches of at
+/// most [`RUN_ROW_GROUP_ROWS`] rows and [`RUN_ROW_GROUP_BYTES`] bytes (blocking).
+pub fn write_run(run: RunFile) -> Result<RunWritten> {
     let schema = schema::file_schema();
     let batch = arrow::compute::concat_batches(&schema, &run.batches)?;
     drop(run.batches);
     let sorted = writer::sort_batch(&batch)?;
     drop(batch);
-    let label = run.file.display().to_string();
-    let perr = |source| Error::Parquet {
-        partition: label.clone(),
-        source,
-    };
     let f = std::fs::File::create(&run.file).map_err(|e| Error::io("write", &run.file, e))?;
-    let mut w = ArrowWriter::try_new(
+    let mut w = arrow::ipc::writer::FileWriter::try_new(
         std::io::BufWriter::with_capacity(1 << 20, f),
-        schema,
-        Some(run_properties()),
-    )
-    .map_err(perr)?;
-    w.write(&sorted).map_err(perr)?;
-    w.close().map_err(perr)?;
-    // The file's size once closed (the writer's count before closing misses the row groups
-    // it still holds, and the spill bound is kept on this).
+        &schema,
+    )?;
+    let sizes = RowSizes::of(&sorted);
+    let mut start = 0;
+    while start < sorted.num_rows() {
+        let end = sizes.slice_end(start, RUN_ROW_GROUP_ROWS, RUN_ROW_GROUP_BYTES);
+        w.write(&sorted.slice(start, end - start))?;
+        start = end;
+    }
+    w.finish()?;
+    let mut out = w.into_inner()?;
+    std::io::Write::flush(&mut out).map_err(|e| Error::io("write", &run.file, e))?;
+    drop(out);
+    // The file's size once closed: the spill bound is kept on this.
     let bytes = std::fs::metadata(&run.file)
         .map_err(|e| Error::io("read the size of", &run.file, e))?
         .len();
-    Ok(bytes)
+    Ok(RunWritten {
+        key: run.key,
+        rows: sorted.num_rows() as u64,
+        bytes,
+    })
 }
 
-/// Merges one partition's runs into a new lake file, in levels (under the spill directory)
-/// when they do not fit `budget` at once.
+/// Text bytes per row of a batch (the sum over its string columns), to cut it into slices
+/// bounded in bytes as well as rows.
+struct RowSizes<'a> {
+    rows: usize,
+    offsets: Vec<&'a [i32]>,
+}
+
+impl<'a> RowSizes<'a> {
+    fn of(b: &'a RecordBatch) -> Self {
+        let offsets = b
+            .columns()
+            .iter()
+            .filter(|c| c.data_type() == &DataType::Utf8)
+            .map(|c| c.as_string::<i32>().value_offsets())
+            .collect();
+        RowSizes {
+            rows: b.num_rows(),
+            offsets,
+        }
+    }
+
+    fn bytes(&self, start: usize, end: usize) -> usize {
+        self.offsets
+            .iter()
+            .map(|o| (o[end] - o[start]).max(0) as usize)
+            .sum::<usize>()
+            + (end - start) * 64
+    }
+
+    /// The end of the slice from `start`: at most `rows` rows and `bytes` bytes, at least one.
+    fn slice_end(&self, start: usize, rows: usize, bytes: usize) -> usize {
+        let mut end = (start + rows).min(self.rows);
+        // Halve until it fits: rows are similar in size, so this takes a step or two.
+        while end > start + 1 && self.bytes(start, end) > bytes {
+            end = start + (end - start) / 2;
+        }
+        end.max(start + 1)
+    }
+}
+
+/// A run's batches, read on the blocking pool.
+fn ipc_stream(file: std::path::PathBuf) -> SortedStream {
+    type Reader = arrow::ipc::reader::FileReader<std::io::BufReader<std::fs::File>>;
+    let label = Path::from(file.display().to_string().as_str());
+    let open = move || -> Result<Reader> {
+        let f = std::fs::File::open(&file).map_err(|e| Error::io("read", &file, e))?;
+        Ok(Reader::try_new(
+            std::io::BufReader::with_capacity(1 << 20, f),
+            None,
+        )?)
+    };
+    // (the reader once open, the opener until then); after an error both are gone: the end.
+    let start: (Option<Reader>, Option<_>) = (None, Some(open));
+    let batches = futures::stream::unfold(start, |(reader, open)| async move {
+        let step = tokio::task::spawn_blocking(move || {
+            let mut reader = match (reader, open) {
+                (Some(r), _) => r,
+                (None, Some(open)) => match open() {
+                    Ok(r) => r,
+                    Err(e) => return Some((Err(e), None)),
+                },
+                (None, None) => return None,
+            };
+            match reader.next()? {
+                Ok(b) => Some((Ok(b), Some(reader))),
+                Err(e) => Some((Err(Error::from(e)), None)),
+            }
+        })
+        .await;
+        match step {
+            Ok(Some((item, reader))) => Some((item, (reader, None))),
+            Ok(None) => None,
+            Err(e) => Some((
+                Err(Error::Other(format!("a spill reader failed: {e}"))),
+                (None, None),
+            )),
+        }
+    })
+    .boxed();
+    SortedStream { batches, label }
+}
+
+/// Runs of a partition one merge opens at once within `budget`: each open run holds two
+/// batches (the current one and the next being read), the output its row group being encoded,
+/// an assembled batch and the upload buffer. At least two.
+fn run_fan_in(runs: &Runs, budget: usize) -> usize {
+    let per_row = runs.bytes / runs.rows.max(1);
+    let out = (LAKE_ROW_GROUP_ROWS.min(runs.rows) + RUN_ROW_GROUP_ROWS as u64) * per_row
+        + (8u64 << 20).min(runs.bytes);
+    let one_run = runs.bytes / (runs.files.len() as u64).max(1);
+    let per_run = 2 * (RUN_ROW_GROUP_BYTES as u64).min(one_run.max(1));
+    let room = (budget as u64).saturating_sub(out);
+    ((room / per_run.max(1)) as usize).max(2)
+}
+
+/// Merges one partition's runs into a new lake file: at once when the budget opens them
+/// all, else in levels (groups of runs into Parquet runs under the spill directory first).
+#[allow(clippy::too_many_arguments)]
 async fn merge_partition(
     store: Arc<dyn ObjectStore>,
+    dir: std::path::PathBuf,
     runs: Runs,
     lake: &Lake,
     tenant: &str,
@@ -208,44 +336,74 @@ async fn merge_partition(
         )));
     }
     let label = format!("{tenant}/{date}");
-    let mut metas = Vec::with_capacity(runs.files.len());
-    for p in &runs.files {
-        metas.push(
-            store
-                .head(p)
-                .await
-                .map_err(|e| Error::store(p.to_string(), e))?,
-        );
-    }
-    let inputs = merge::open(&store, metas).await?;
-    // Two runs always merge: their row groups are bounded (rows and bytes) and so are their
-    // rows (each was a flush), so when the budget is smaller than two of them the merge takes
-    // what two need rather than failing the ingest.
-    let plan = merge::plan(&inputs, budget).unwrap_or(merge::MergePlan {
-        dedup_passes: 1,
-        fan_in: 2,
-        merge_bytes: 0,
-    });
-    let drops = vec![Vec::new(); inputs.len()];
     let path = layout::new_file_path(lake, tenant, date);
-    let levels = Levels {
-        dir: Path::from(format!("levels-{}", runs.index)),
-        props: run_properties(),
-        budget,
-        max_fan_in: None,
-        strict: false,
-    };
     let sink = Sink {
         store: lake.store(),
         paths: std::slice::from_ref(&path),
         rows_per_file: usize::MAX,
         props: writer::properties(opts),
     };
-    let (written, depth) =
-        merge::merge_levels(&store, inputs, drops, plan, &levels, sink, &label, &|| {
-            Ok(())
-        })
-        .await?;
+    let fan_in = run_fan_in(&runs, budget);
+    let streams = |files: &[Path]| -> Vec<SortedStream> {
+        files
+            .iter()
+            .map(|p| ipc_stream(dir.join(p.as_ref())))
+            .collect()
+    };
+    let (written, depth) = if runs.files.len() <= fan_in {
+        let n = runs.files.len();
+        let w = merge::merge_streams(streams(&runs.files), vec![Vec::new(); n], sink, &label);
+        (w.await?, 1)
+    } else {
+        // More runs than fit at once: merge groups of them into Parquet runs, then those in
+        // levels as compaction does (two at a time at worst: ingest's runs are bounded).
+        let mut metas = Vec::new();
+        let mut level = Vec::new();
+        for (g, group) in runs.files.chunks(fan_in).enumerate() {
+            let run = Path::from(format!("levels-{}/first-{g:04}.parquet", runs.index));
+            let run_sink = Sink {
+                store: &store,
+                paths: std::slice::from_ref(&run),
+                rows_per_file: usize::MAX,
+                props: run_properties(),
+            };
+            let n = group.len();
+            merge::merge_streams(streams(group), vec![Vec::new(); n], run_sink, &label).await?;
+            for p in group {
+                merge::delete_if_present(store.as_ref(), p).await?;
+            }
+            metas.push(
+                store
+                    .head(&run)
+                    .await
+                    .map_err(|e| Error::store(run.to_string(), e))?,
+            );
+            level.push(run);
+        }
+        let inputs = merge::open(&store, metas).await?;
+        let plan = merge::plan(&inputs, budget).unwrap_or(merge::MergePlan {
+            dedup_passes: 1,
+            fan_in: 2,
+            merge_bytes: 0,
+        });
+        let drops = vec![Vec::new(); inputs.len()];
+        let levels = Levels {
+            dir: Path::from(format!("levels-{}", runs.index)),
+            props: run_properties(),
+            budget,
+            max_fan_in: None,
+            strict: false,
+        };
+        let (w, depth) =
+            merge::merge_levels(&store, inputs, drops, plan, &levels, sink, &label, &|| {
+                Ok(())
+            })
+            .await?;
+        for p in &level {
+            merge::delete_if_present(store.as_ref(), p).await?;
+        }
+        (w, depth + 1)
+    };
     writer::sync_local(lake, &path)?;
     let (rows, bytes) = written.first().copied().unwrap_or((0, 0));
     tracing::debug!(%path, rows, bytes, runs = runs.files.len(), levels = depth, "merged spilled runs");
@@ -259,4 +417,154 @@ async fn merge_partition(
         rows,
         bytes: bytes as usize,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use arrow::array::AsArray;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+    use crate::schema::{Row, RowBatchBuilder};
+
+    fn rows(run: usize, n: usize, data: &str) -> RecordBatch {
+        let mut b = RowBatchBuilder::with_capacity(n);
+        for i in 0..n {
+            // Types and times in no order, with ties across runs.
+            let ty = ["exec", "auth", "session.start"][(i * 7 + run) % 3];
+            b.push(&Row {
+                event_type: Cow::Borrowed(ty),
+                event_time_ms: 1_714_521_600_000 + ((i * 7919 + run * 31) % 500) as i64,
+                uid: Cow::Owned(format!("{run}-{i}")),
+                event_data: Cow::Borrowed(data),
+                ..Default::default()
+            });
+        }
+        b.finish()
+    }
+
+    fn lake_rows(lake_dir: &std::path::Path, f: &WrittenFile) -> Vec<(String, i64, String)> {
+        let bytes = std::fs::read(lake_dir.join(f.path.as_ref())).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for b in r {
+            let b = b.unwrap();
+            let col = |n: &str| b.column(schema::column_index(n).unwrap()).clone();
+            let (ty, t, uid) = (col("event_type"), col("event_time"), col("uid"));
+            let t = t.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            for i in 0..b.num_rows() {
+                out.push((
+                    ty.as_string::<i32>().value(i).to_string(),
+                    t.value(i),
+                    uid.as_string::<i32>().value(i).to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// More runs than the budget opens at once: groups of runs become Parquet runs, merged in
+    /// levels into one file that holds every row once, sorted; the spill directory is left
+    /// empty. The same runs with room for all merge at once into the same rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_runs_merge_in_levels_into_one_sorted_file() {
+        for budget in [1usize, MERGE_BUDGET] {
+            let lake_dir = tempfile::tempdir().unwrap();
+            let lake = Lake::open(lake_dir.path().to_str().unwrap()).unwrap();
+            let mut sp = Spill::new(None, u64::MAX).unwrap();
+            let date = NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
+            let mut want = Vec::new();
+            for run in 0..7 {
+                let batch = rows(run, 300 + run * 40, "{}");
+                want.extend((0..batch.num_rows()).map(|i| format!("{run}-{i}")));
+                let w = write_run(sp.next_run("acme", date, vec![batch])).unwrap();
+                sp.add_run(&w);
+            }
+            let runs = sp.runs.remove(&("acme".to_string(), date)).unwrap();
+            assert_eq!(run_fan_in(&runs, budget) < 7, budget == 1);
+            let f = merge_partition(
+                sp.store.clone(),
+                sp.dir.path().to_path_buf(),
+                runs,
+                &lake,
+                "acme",
+                date,
+                &WriterOptions::default(),
+                budget,
+            )
+            .await
+            .unwrap();
+            let got = lake_rows(lake_dir.path(), &f);
+            assert_eq!(f.rows, want.len());
+            assert!(
+                got.windows(2)
+                    .all(|w| (&w[0].0, w[0].1) <= (&w[1].0, w[1].1)),
+                "not sorted by (event_type, event_time)"
+            );
+            let mut uids: Vec<String> = got.into_iter().map(|r| r.2).collect();
+            uids.sort();
+            want.sort();
+            assert_eq!(uids, want);
+            let left: Vec<_> = walk(sp.dir.path());
+            assert!(left.is_empty(), "left in the spill directory: {left:?}");
+        }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// A run's batches are bounded in bytes as well as rows: big rows make more, smaller
+    /// batches, and a row over the bound is a batch alone.
+    #[test]
+    fn run_batches_are_bounded_in_bytes() {
+        let sp = Spill::new(None, u64::MAX).unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
+        let big = "x".repeat(RUN_ROW_GROUP_BYTES + 1);
+        let mid = "y".repeat(64 << 10);
+        let batches = vec![rows(0, 1000, &mid), rows(1, 1, &big), rows(2, 10, "{}")];
+        let mut sp = sp;
+        let run = sp.next_run("acme", date, batches);
+        let file = run.file.clone();
+        let w = write_run(run).unwrap();
+        assert_eq!(w.rows, 1011);
+        let r = arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&file).unwrap(), None)
+            .unwrap();
+        let mut total = 0;
+        let mut alone = 0;
+        for b in r {
+            let b = b.unwrap();
+            total += b.num_rows();
+            let data = b.column(schema::column_index("event_data").unwrap());
+            let bytes: usize = data
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map_or(0, str::len))
+                .sum();
+            if b.num_rows() == 1 && bytes > RUN_ROW_GROUP_BYTES {
+                alone += 1;
+            } else {
+                assert!(
+                    bytes <= RUN_ROW_GROUP_BYTES,
+                    "{} rows, {bytes} bytes",
+                    b.num_rows()
+                );
+            }
+        }
+        assert_eq!((total, alone), (1011, 1));
+    }
 }

@@ -9,6 +9,7 @@
 //! Duplicate keys behave as in `serde_json::Map`: the last value wins, at the first key's place.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -39,18 +40,30 @@ impl<'a> Obj<'a> {
         self.0.iter().any(|(k, _)| k == key)
     }
 
-    /// The distinct keys, in the order they first appear.
+    /// The distinct keys, in the order they first appear. Linear in the entries (a hostile
+    /// record may repeat one key a hundred thousand times).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
+        let mut seen = HashSet::new();
         self.0
             .iter()
-            .enumerate()
-            .filter(|(i, (k, _))| !self.0[..*i].iter().any(|(e, _)| e == k))
-            .map(|(_, (k, _))| k.as_ref())
+            .map(|(k, _)| k.as_ref())
+            .filter(move |k| seen.insert(*k))
     }
 
     /// Number of distinct keys.
     pub fn len(&self) -> usize {
         self.keys().count()
+    }
+
+    /// The distinct keys in first-appearance order, each with its last value, in linear time.
+    fn folded(&self) -> Vec<(&str, &J<'a>)> {
+        let mut last: HashMap<&str, &J<'a>> = HashMap::with_capacity(self.0.len());
+        for (k, v) in &self.0 {
+            last.insert(k.as_ref(), v);
+        }
+        self.keys()
+            .filter_map(|k| last.get(k).map(|v| (k, *v)))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,15 +140,12 @@ impl fmt::Display for J<'_> {
             }
             J::Obj(o) => {
                 f.write_str("{")?;
-                for (i, k) in o.keys().enumerate() {
+                for (i, (k, v)) in o.folded().into_iter().enumerate() {
                     if i > 0 {
                         f.write_str(",")?;
                     }
                     write_str(f, k)?;
-                    f.write_str(":")?;
-                    if let Some(v) = o.get(k) {
-                        write!(f, "{v}")?;
-                    }
+                    write!(f, ":{v}")?;
                 }
                 f.write_str("}")
             }
@@ -321,6 +331,34 @@ mod tests {
         assert_eq!(o.len(), 3);
         let value: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(v.to_string(), value.to_string());
+    }
+
+    /// One key repeated 200,000 times (a 1.4 MB record): listing and printing its keys stays
+    /// linear, where comparing each key with all before it took minutes.
+    #[test]
+    fn repeated_keys_cost_linear_time() {
+        let text = format!("{{{}\"b\":2}}", "\"a\":1,".repeat(200_000));
+        let v = parse(&text).unwrap();
+        let o = v.as_object().unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(o.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(o.len(), 2);
+        assert_eq!(v.to_string(), r#"{"a":1,"b":2}"#);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        let err = crate::ingest::source::decode_record(&text, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown record shape: not Teleport, CloudTrail, GitHub or Okta (keys: a, b)"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(4),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]

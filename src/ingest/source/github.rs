@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::Obj;
-
-use super::{DecodeError, blank, clean_ip, text, time_field};
+use super::{DecodeError, Obj, blank, clean_ip, text, time_field};
 use crate::schema::Row;
 
 pub fn decode<'a>(o: &Obj<'a>) -> Result<Row<'a>, DecodeError> {

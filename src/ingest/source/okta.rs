@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{J, Obj};
-
-use super::{DecodeError, at, blank, clean_ip, text, text_at, time_field};
+use super::{DecodeError, J, Obj, at, blank, clean_ip, text, text_at, time_field};
 use crate::schema::Row;
 
 pub fn decode<'a>(o: &Obj<'a>) -> Result<Row<'a>, DecodeError> {

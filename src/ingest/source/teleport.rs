@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{J, Obj};
-
-use super::{DecodeError, blank, clean_ip, text, text_at, time_field};
+use super::{DecodeError, J, Obj, blank, clean_ip, text, text_at, time_field};
 use crate::schema::Row;
 
 /// Where an event's target is, by the field that names it: (field, target_kind, location field, id field).

@@ -287,6 +287,15 @@ pub fn decode(data: &[u8]) {
                 assert!(!e.to_string().is_empty(), "a reject without a reason");
                 let value = serde_json::from_str::<serde_json::Value>(raw);
                 match e {
+                    // A `[` document is split by serde_json's raw-value scanner, which may meet
+                    // a syntax error before the depth a tree parse refuses at: both refuse, in
+                    // different words. A record's words are the tree parser's, serde_json's own.
+                    source::DecodeError::Json(msg) if text.trim_start().starts_with('[') => {
+                        assert!(
+                            value.is_err(),
+                            "refused as invalid JSON ({msg}), which serde_json reads"
+                        );
+                    }
                     source::DecodeError::Json(msg) => {
                         let theirs =
                             value.expect_err("refused as invalid JSON, which serde_json reads");

@@ -136,15 +136,17 @@ impl Collector {
         self.write_direct(direct).await?;
         self.spill_parts(to_spill).await?;
         if self.spill.as_ref().is_some_and(Spill::full) {
-            self.merge_spilled().await?;
+            self.merge_spilled(HashMap::new()).await?;
         }
         Ok(())
     }
 
-    /// The end of the run: the pending rejects, then partitions that have runs on disk spill
-    /// their last rows too and are merged (one file each); the others are written directly.
+    /// The end of the run: the pending rejects, then partitions that have runs on disk are
+    /// merged with their last rows straight from memory (one file each); the others are
+    /// written directly.
     pub async fn finish(&mut self) -> Result<()> {
         self.write_rejects().await?;
+        let mut tails = HashMap::new();
         if let Some(sp) = &self.spill {
             let keys: Vec<Key> = self
                 .buffered
@@ -152,14 +154,14 @@ impl Collector {
                 .filter(|(t, d)| sp.has(t, *d))
                 .cloned()
                 .collect();
-            let parts: Vec<_> = keys
-                .iter()
-                .filter_map(|k| self.buffered.remove_entry(k))
-                .collect();
-            self.spill_parts(parts).await?;
+            for k in keys {
+                if let Some(((tenant, date), batches)) = self.buffered.remove_entry(&k) {
+                    tails.insert((tenant.to_string(), date), batches);
+                }
+            }
         }
         self.flush().await?;
-        self.merge_spilled().await
+        self.merge_spilled(tails).await
     }
 
     async fn spill_parts(&mut self, parts: Vec<(Key, Vec<RecordBatch>)>) -> Result<()> {
@@ -191,12 +193,16 @@ impl Collector {
         err.map_or(Ok(()), Err)
     }
 
-    async fn merge_spilled(&mut self) -> Result<()> {
+    /// Merges the spill into the lake, with `tails` (rows in memory of spilled partitions).
+    async fn merge_spilled(
+        &mut self,
+        tails: HashMap<(String, NaiveDate), Vec<RecordBatch>>,
+    ) -> Result<()> {
         let Some(sp) = self.spill.as_mut() else {
             return Ok(());
         };
         let (written, err) = sp
-            .merge_into(&self.lake, &self.writer_opts, self.opts.threads)
+            .merge_into(&self.lake, &self.writer_opts, self.opts.threads, tails)
             .await;
         self.record(written);
         err.map_or(Ok(()), Err)

@@ -678,3 +678,100 @@ pub async fn delete_if_present(store: &dyn ObjectStore, p: &Path) -> Result<()> 
         Err(e) => Err(Error::store(p.to_string(), e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use arrow::array::AsArray;
+    use object_store::local::LocalFileSystem;
+
+    use super::*;
+    use crate::lake::writer::{self, WriterOptions};
+    use crate::schema::{Row, RowBatchBuilder};
+
+    /// A lake file of rows with these uids (None: a NULL uid), written to `store` at `name`.
+    async fn file(store: &Arc<dyn ObjectStore>, name: &str, uids: &[Option<String>]) -> ObjectMeta {
+        let mut b = RowBatchBuilder::with_capacity(uids.len());
+        for (i, u) in uids.iter().enumerate() {
+            b.push(&Row {
+                event_type: Cow::Borrowed(["exec", "auth"][i % 2]),
+                event_time_ms: 1_714_521_600_000 + i as i64,
+                uid: u.clone().map_or(Cow::Borrowed(""), Cow::Owned),
+                event_data: Cow::Borrowed("{}"),
+                ..Default::default()
+            });
+        }
+        let batch = b.finish();
+        // The file is sorted on write: its row numbers follow the sorted order.
+        let bytes = writer::encode(&batch, &WriterOptions::default(), name).unwrap();
+        let path = Path::from(name);
+        store.put(&path, bytes.into()).await.unwrap();
+        store.head(&path).await.unwrap()
+    }
+
+    /// What pass 1 must drop, computed directly: every row whose non-empty uid occurred before
+    /// it (an older file, or an earlier row of the same file).
+    async fn expected(store: &Arc<dyn ObjectStore>, inputs: &[Input]) -> Vec<Vec<u32>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for i in inputs {
+            let mut drops = Vec::new();
+            let mut row = 0u32;
+            let mut s = i.stream(store, None).unwrap();
+            while let Some(b) = s.next().await {
+                let b = b.unwrap();
+                let uids = b.column(uid_index().unwrap()).as_string::<i32>().clone();
+                for u in uids.iter() {
+                    if let Some(u) = u.filter(|u| !u.is_empty())
+                        && !seen.insert(u.to_string())
+                    {
+                        drops.push(row);
+                    }
+                    row += 1;
+                }
+            }
+            out.push(drops);
+        }
+        out
+    }
+
+    /// The dedup set split into several passes (what a budget smaller than the set plans:
+    /// uids hashed into buckets, one bucket per pass over the uid column) drops exactly the
+    /// rows one pass drops — duplicates across files and inside one, empty uids never.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dedup_in_several_passes_drops_what_one_pass_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let u = |i: usize| Some(format!("uid-{i:05}"));
+        // File 0: 0..600 and 50 of them again; file 1: 400..1000 (200 shared with file 0) and
+        // three empty uids; file 2: every 7th uid of 0..1000 again.
+        let f0: Vec<_> = (0..600).map(u).chain((100..150).map(u)).collect();
+        let f1: Vec<_> = (400..1000)
+            .map(u)
+            .chain([None, None, Some(String::new())])
+            .collect();
+        let f2: Vec<_> = (0..1000).step_by(7).map(u).collect();
+        let metas = vec![
+            file(&store, "a.parquet", &f0).await,
+            file(&store, "b.parquet", &f1).await,
+            file(&store, "c.parquet", &f2).await,
+        ];
+        let inputs = open(&store, metas).await.unwrap();
+        let want = expected(&store, &inputs).await;
+        assert_eq!(
+            want.iter().map(Vec::len).sum::<usize>(),
+            50 + 200 + f2.len(),
+            "the fixture's duplicates"
+        );
+        for passes in [1, 2, 3, 8] {
+            let got = duplicates(&store, &inputs, passes).await.unwrap();
+            assert_eq!(got, want, "{passes} passes");
+        }
+        assert_eq!(
+            plan(&inputs, DEFAULT_MEMORY_BUDGET).unwrap().dedup_passes,
+            1
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! Ingest's sorted runs on local disk: when an ingest's buffered rows outgrow their memory
 //! budget, each buffered partition is spilled as a sorted run (an Arrow IPC file) to a
-//! temporary directory, and at the end each partition's runs are merged into one Snappy
-//! Parquet file in the lake — so a run writes one sorted file per partition whatever the order
+//! temporary directory, and at the end each partition's runs (with its rows still in memory)
+//! are merged into one Snappy Parquet file in the lake — so a run writes one sorted file per partition whatever the order
 //! of its input (an export of several sources, a backfill), and memory stays bounded by the
 //! budget.
 //!
@@ -15,7 +15,7 @@
 //! of runs are first merged into uncompressed Parquet runs, which the lake's merge in levels
 //! takes from there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -161,23 +161,36 @@ impl Spill {
     }
 
     /// Merges every partition's runs into one new lake file each, `threads` partitions at a
-    /// time, and empties the spill. Returns the files written, and the first error (the files
-    /// written before it are returned too, so a roll-back finds them).
+    /// time, and empties the spill. `tails` are rows still in memory of partitions that have
+    /// runs (the end of the run: the last buffer), merged from memory as each partition's
+    /// newest input rather than written to disk and read back — at the end of an
+    /// arbitrary-order ingest that is the last buffer's worth of rows spared the round trip.
+    /// A tail whose partition is not in the spill is ignored (the caller writes those).
+    /// Returns the files written, and the first error (the files written before it are
+    /// returned too, so a roll-back finds them).
     pub async fn merge_into(
         &mut self,
         lake: &Lake,
         opts: &Arc<WriterOptions>,
         threads: usize,
+        mut tails: HashMap<(String, NaiveDate), Vec<RecordBatch>>,
     ) -> (Vec<WrittenFile>, Option<Error>) {
         let at_once = threads.clamp(1, 4);
         let budget = MERGE_BUDGET / at_once;
         let jobs = std::mem::take(&mut self.runs)
             .into_iter()
-            .map(|((tenant, date), runs)| {
+            .map(|(key, runs)| {
                 let (store, lake, opts) = (self.store.clone(), lake.clone(), opts.clone());
                 let dir = self.dir.path().to_path_buf();
+                let tail = tails.remove(&key).unwrap_or_default();
+                let (tenant, date) = key;
                 async move {
-                    merge_partition(store, dir, runs, &lake, &tenant, date, &opts, budget).await
+                    let part = Partition {
+                        lake: &lake,
+                        tenant: &tenant,
+                        date,
+                    };
+                    merge_partition(store, dir, runs, tail, part, &opts, budget).await
                 }
             })
             .collect::<Vec<_>>();
@@ -190,15 +203,11 @@ impl Spill {
 /// Sorts a partition's rows and writes them as one run, an Arrow IPC file of batches of at
 /// most [`RUN_ROW_GROUP_ROWS`] rows and [`RUN_ROW_GROUP_BYTES`] bytes (blocking).
 pub fn write_run(run: RunFile) -> Result<RunWritten> {
-    let schema = schema::file_schema();
-    let batch = arrow::compute::concat_batches(&schema, &run.batches)?;
-    drop(run.batches);
-    let sorted = writer::sort_batch(&batch)?;
-    drop(batch);
+    let sorted = sort_rows(run.batches)?;
     let f = std::fs::File::create(&run.file).map_err(|e| Error::io("write", &run.file, e))?;
     let mut w = arrow::ipc::writer::FileWriter::try_new(
         std::io::BufWriter::with_capacity(1 << 20, f),
-        &schema,
+        &schema::file_schema(),
     )?;
     let sizes = RowSizes::of(&sorted);
     let mut start = 0;
@@ -220,6 +229,37 @@ pub fn write_run(run: RunFile) -> Result<RunWritten> {
         rows: sorted.num_rows() as u64,
         bytes,
     })
+}
+
+/// A partition's buffered batches as one batch sorted by (event_type, event_time); the
+/// unsorted copies are freed on the way.
+fn sort_rows(batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    let batch = arrow::compute::concat_batches(&schema::file_schema(), &batches)?;
+    drop(batches);
+    writer::sort_batch(&batch)
+}
+
+/// Rows still in memory as a sorted input of a merge: sorted on the blocking pool, then
+/// handed out in zero-copy slices of [`RUN_ROW_GROUP_ROWS`] rows (the rows are held until the
+/// merge has taken the last slice; they were held in the buffer anyway).
+async fn memory_stream(batches: Vec<RecordBatch>, label: &str) -> Result<SortedStream> {
+    let sorted = writer::blocking(move || sort_rows(batches)).await?;
+    let n = sorted.num_rows();
+    let slices: Vec<Result<RecordBatch>> = (0..n)
+        .step_by(RUN_ROW_GROUP_ROWS)
+        .map(|start| Ok(sorted.slice(start, RUN_ROW_GROUP_ROWS.min(n - start))))
+        .collect();
+    Ok(SortedStream {
+        batches: futures::stream::iter(slices).boxed(),
+        label: Path::from(format!("memory/{label}")),
+    })
+}
+
+/// The lake partition a merge writes.
+struct Partition<'a> {
+    lake: &'a Lake,
+    tenant: &'a str,
+    date: NaiveDate,
 }
 
 /// Text bytes per row of a batch (the sum over its string columns), to cut it into slices
@@ -317,19 +357,19 @@ fn run_fan_in(runs: &Runs, budget: usize) -> usize {
     ((room / per_run.max(1)) as usize).max(2)
 }
 
-/// Merges one partition's runs into a new lake file: at once when the budget opens them
-/// all, else in levels (groups of runs into Parquet runs under the spill directory first).
-#[allow(clippy::too_many_arguments)]
+/// Merges one partition's runs, and its rows still in memory (`tail`, newest), into a new
+/// lake file: at once when the budget opens every run, else in levels (the tail spilled as one
+/// more run, then groups of runs into Parquet runs under the spill directory first).
 async fn merge_partition(
     store: Arc<dyn ObjectStore>,
     dir: std::path::PathBuf,
-    runs: Runs,
-    lake: &Lake,
-    tenant: &str,
-    date: NaiveDate,
+    mut runs: Runs,
+    tail: Vec<RecordBatch>,
+    part: Partition<'_>,
     opts: &WriterOptions,
     budget: usize,
 ) -> Result<WrittenFile> {
+    let Partition { lake, tenant, date } = part;
     if !layout::is_partition_date(date) {
         return Err(Error::Other(format!(
             "refusing to write partition {tenant}/{date}: not a YYYY-MM-DD date"
@@ -350,7 +390,31 @@ async fn merge_partition(
             .map(|p| ipc_stream(dir.join(p.as_ref())))
             .collect()
     };
-    let (written, depth) = if runs.files.len() <= fan_in {
+    let mut memory = None;
+    if !tail.is_empty() {
+        if runs.files.len() < fan_in {
+            memory = Some(memory_stream(tail, &label).await?);
+        } else {
+            // No room to hold it open beside every run: one more run on disk.
+            let name = format!("p{}-{:06}.arrow", runs.index, runs.files.len());
+            let run = RunFile {
+                key: (tenant.to_string(), date),
+                file: dir.join(&name),
+                batches: tail,
+            };
+            let w = writer::blocking(move || write_run(run)).await?;
+            runs.files.push(Path::from(name.as_str()));
+            runs.rows += w.rows;
+            runs.bytes += w.bytes;
+        }
+    }
+    let (written, depth) = if let Some(memory) = memory {
+        let mut inputs = streams(&runs.files);
+        inputs.push(memory);
+        let n = inputs.len();
+        let w = merge::merge_streams(inputs, vec![Vec::new(); n], sink, &label);
+        (w.await?, 1)
+    } else if runs.files.len() <= fan_in {
         let n = runs.files.len();
         let w = merge::merge_streams(streams(&runs.files), vec![Vec::new(); n], sink, &label);
         (w.await?, 1)
@@ -470,37 +534,57 @@ mod tests {
 
     /// More runs than the budget opens at once: groups of runs become Parquet runs, merged in
     /// levels into one file that holds every row once, sorted; the spill directory is left
-    /// empty. The same runs with room for all merge at once into the same rows.
+    /// empty. The same runs with room for all merge at once into the same rows. Either way, the
+    /// last rows may still be in memory (the end of an ingest): merged from there when the
+    /// budget has room, spilled as one more run when it has not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_runs_merge_in_levels_into_one_sorted_file() {
-        for budget in [1usize, MERGE_BUDGET] {
+        for (budget, in_memory) in [
+            (1usize, false),
+            (1, true),
+            (MERGE_BUDGET, false),
+            (MERGE_BUDGET, true),
+        ] {
             let lake_dir = tempfile::tempdir().unwrap();
             let lake = Lake::open(lake_dir.path().to_str().unwrap()).unwrap();
             let mut sp = Spill::new(None, u64::MAX).unwrap();
             let date = NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
             let mut want = Vec::new();
+            let mut tail = Vec::new();
             for run in 0..7 {
                 let batch = rows(run, 300 + run * 40, "{}");
                 want.extend((0..batch.num_rows()).map(|i| format!("{run}-{i}")));
+                if in_memory && run == 6 {
+                    // Two batches, as a buffer holds them.
+                    tail = vec![
+                        batch.slice(0, 100),
+                        batch.slice(100, batch.num_rows() - 100),
+                    ];
+                    continue;
+                }
                 let w = write_run(sp.next_run("acme", date, vec![batch])).unwrap();
                 sp.add_run(&w);
             }
             let runs = sp.runs.remove(&("acme".to_string(), date)).unwrap();
-            assert_eq!(run_fan_in(&runs, budget) < 7, budget == 1);
+            assert_eq!(run_fan_in(&runs, budget) < 6, budget == 1);
+            let part = Partition {
+                lake: &lake,
+                tenant: "acme",
+                date,
+            };
             let f = merge_partition(
                 sp.store.clone(),
                 sp.dir.path().to_path_buf(),
                 runs,
-                &lake,
-                "acme",
-                date,
+                tail,
+                part,
                 &WriterOptions::default(),
                 budget,
             )
             .await
             .unwrap();
             let got = lake_rows(lake_dir.path(), &f);
-            assert_eq!(f.rows, want.len());
+            assert_eq!(f.rows, want.len(), "budget {budget}, in memory {in_memory}");
             assert!(
                 got.windows(2)
                     .all(|w| (&w[0].0, w[0].1) <= (&w[1].0, w[1].1)),
@@ -509,7 +593,7 @@ mod tests {
             let mut uids: Vec<String> = got.into_iter().map(|r| r.2).collect();
             uids.sort();
             want.sort();
-            assert_eq!(uids, want);
+            assert_eq!(uids, want, "budget {budget}, in memory {in_memory}");
             let left: Vec<_> = walk(sp.dir.path());
             assert!(left.is_empty(), "left in the spill directory: {left:?}");
         }

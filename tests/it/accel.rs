@@ -44,6 +44,17 @@ async fn demo_lake(dir: &Path, seed: &str, days: &str, per_day: &str) -> (PathBu
     (root, lake)
 }
 
+/// `auditlake CMD --lake ROOT --tenant acme`, view acceleration on.
+fn cli(cmd: &str, root: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"));
+    c.arg(cmd)
+        .arg("--lake")
+        .arg(root)
+        .args(["--tenant", "acme"]);
+    c.env("AUDITLAKE_VIEW_ACCEL", "1");
+    c
+}
+
 /// Every sidecar file under `accel/` of a local lake, as paths relative to the lake root.
 fn sidecars(root: &Path) -> Vec<String> {
     fn walk(d: &Path, root: &Path, out: &mut Vec<String>) {
@@ -210,16 +221,8 @@ async fn two_processes_building_at_once_agree() {
     let sql =
         "SELECT event_date, user, count(*) AS n FROM session_start GROUP BY 1, 2 ORDER BY 1, 2";
     let query = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
-            .args([
-                "query",
-                "--lake",
-                root.to_str().unwrap(),
-                "--tenant",
-                "acme",
-            ])
+        cli("query", &root)
             .args(["--format", "csv", sql])
-            .env("AUDITLAKE_VIEW_ACCEL", "1")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -313,19 +316,7 @@ async fn ingest_can_build_the_sidecars_of_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let events = demo(dir.path(), "d.ndjson", "8", "2024-05-01", "2", "2000");
     let root = dir.path().join("lake");
-    let out = common::run_ok(
-        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
-            .args([
-                "ingest",
-                "--lake",
-                root.to_str().unwrap(),
-                "--tenant",
-                "acme",
-            ])
-            .arg("--build-views")
-            .arg(&events)
-            .env("AUDITLAKE_VIEW_ACCEL", "1"),
-    );
+    let out = common::run_ok(cli("ingest", &root).arg("--build-views").arg(&events));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("view sidecars: 35 views over 2 partitions"),

@@ -1,9 +1,9 @@
 //! Ingest's sorted runs on local disk: when an ingest's buffered rows outgrow their memory
 //! budget, each buffered partition is spilled as a sorted run (an Arrow IPC file) to a
 //! temporary directory, and at the end each partition's runs (with its rows still in memory)
-//! are merged into one Snappy Parquet file in the lake — so a run writes one sorted file per partition whatever the order
-//! of its input (an export of several sources, a backfill), and memory stays bounded by the
-//! budget.
+//! are merged into one Snappy Parquet file in the lake — so a run writes one sorted file per
+//! partition whatever the order of its input (an export of several sources, a backfill), and
+//! memory stays bounded by the budget.
 //!
 //! Why Arrow IPC runs: every row is still encoded for the lake exactly once (by the merge); a
 //! run is the Arrow buffers themselves, so writing and reading one back is a copy each way

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use chrono::{NaiveDate, Utc};
+use datafusion::common::Column;
 use datafusion::common::ParamValues;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, cast};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -344,6 +346,58 @@ pub struct QueryResult {
     pub stats: QueryStats,
 }
 
+/// Results leave the engine in the lake's own types: the scan reads strings as views (see
+/// `query::table`), and a view column of a result is cast back to `Utf8` (`Binary`, lists and
+/// structs of them alike), so every face, Flight client and written file sees the schema it
+/// always saw. The cast copies the result's rows only, not the scan's.
+fn plain_types(df: DataFrame) -> datafusion::error::Result<DataFrame> {
+    if !df
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| plain_type(f.data_type()).is_some())
+    {
+        return Ok(df);
+    }
+    let exprs: Vec<Expr> = df
+        .schema()
+        .iter()
+        .map(|(q, f)| {
+            let c = Expr::Column(Column::new(q.cloned(), f.name()));
+            match plain_type(f.data_type()) {
+                Some(t) => cast(c, t).alias_qualified(q.cloned(), f.name()),
+                None => c,
+            }
+        })
+        .collect();
+    df.select(exprs)
+}
+
+/// The type without view types, or `None` when it has none.
+fn plain_type(t: &DataType) -> Option<DataType> {
+    let field = |f: &FieldRef| {
+        plain_type(f.data_type()).map(|t| Arc::new(f.as_ref().clone().with_data_type(t)))
+    };
+    match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        DataType::List(f) => field(f).map(DataType::List),
+        DataType::LargeList(f) => field(f).map(DataType::LargeList),
+        DataType::Struct(fs) => {
+            let plain: Vec<Option<FieldRef>> = fs.iter().map(field).collect();
+            plain.iter().any(Option::is_some).then(|| {
+                DataType::Struct(
+                    fs.iter()
+                        .zip(plain)
+                        .map(|(f, p)| p.unwrap_or_else(|| f.clone()))
+                        .collect(),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
 /// A session over the lake.
 pub struct Engine {
     ctx: SessionContext,
@@ -472,10 +526,13 @@ impl Engine {
             .sql_with_options(sql, options)
             .await
             .map_err(|e| friendly(e, &self.ctx))?;
-        match params {
-            Some(p) => df.with_param_values(p).map_err(|e| friendly(e, &self.ctx)),
-            None => Ok(df),
-        }
+        let df = match params {
+            Some(p) => df
+                .with_param_values(p)
+                .map_err(|e| friendly(e, &self.ctx))?,
+            None => df,
+        };
+        plain_types(df).map_err(|e| friendly(e, &self.ctx))
     }
 
     /// The physical plan of a planned statement.

@@ -512,8 +512,17 @@ async fn the_queue_cannot_choose_and_bombs_cost_bounded_memory() {
             port,
             &format!("refused_messages_total{{reason=\"{reason}\"}}"),
         );
-        // Each refused message is received once before the redrive moves it.
-        assert_eq!(got, Some(n), "{reason}: {}", stand.log("hostile.log"));
+        // A refusal is counted at each receipt. Usually a refused message is received once
+        // before the redrive moves it, but under load it was seen received (and refused) a
+        // second time first (`receive_count=2` in the log, session 16 and 18), so the exact
+        // check is the DLQ's depth of 7 awaited above; here each reason counts each of its
+        // messages once or twice.
+        let got = got.unwrap_or(0.0);
+        assert!(
+            (n..=2.0 * n).contains(&got),
+            "{reason}: {got} refusals counted, {n} messages: {}",
+            stand.log("hostile.log")
+        );
     }
     sigterm(&consumer);
     assert!(

@@ -126,3 +126,59 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// The scan reads strings as views; a result never carries them out: a `SELECT *` has the
+/// table's own types column for column, and strings nested in lists and structs are plain too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_leave_the_engine_in_the_lakes_types() {
+    use datafusion::arrow::datatypes::DataType;
+    let (_d, lake) = common::fixture_lake().await;
+    let engine = common::engine(&lake, Some("acme")).await;
+    let all = engine.execute("SELECT * FROM events").await.unwrap();
+    let want = schema::table_schema();
+    assert!(!all.batches.is_empty());
+    for s in std::iter::once(all.schema.clone()).chain(all.batches.iter().map(|b| b.schema())) {
+        let got: Vec<(String, DataType)> = s
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let exp: Vec<(String, DataType)> = want
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        assert_eq!(got, exp);
+    }
+    let nested = engine
+        .execute(
+            "SELECT e.identity AS who, array_agg(e.ip) AS ips, \
+             named_struct('t', min(e.event_type)) AS s, arrow_typeof(e.identity) AS scan_type \
+             FROM events e GROUP BY e.identity",
+        )
+        .await
+        .unwrap();
+    let types: Vec<DataType> = nested
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    assert_eq!(types[0], DataType::Utf8);
+    assert!(
+        matches!(&types[1], DataType::List(f) if f.data_type() == &DataType::Utf8),
+        "{types:?}"
+    );
+    assert!(
+        matches!(&types[2], DataType::Struct(fs) if fs[0].data_type() == &DataType::Utf8),
+        "{types:?}"
+    );
+    // Inside the engine the column is still a view: the cast is at the edge only.
+    let inner =
+        datafusion::arrow::compute::cast(nested.batches[0].column(3), &DataType::Utf8).unwrap();
+    let inner = inner
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .unwrap();
+    assert_eq!(inner.value(0), "Utf8View");
+}

@@ -194,3 +194,27 @@ ours_warm = time.perf_counter() - t
 print(f"{'whole set':32} {ours_t:>15.3f} s {warm_t:>12.3f} s {duck_t:>12.3f} s  (auditlake in one process, wall: {ours_warm:.3f} s)")
 print(f"ratio (auditlake / duckdb, whole set): cold {ours_t / duck_t:.2f}, one process {ours_warm / duck_t:.2f}, "
       f"warm engine {warm_t / duck_t:.2f}; queries at or under duckdb warm: {warm_wins}/{len(investigation)}; answers differing: {mismatches}")
+
+
+# --- LIKE literals (not part of the set's ratio): how the n-gram index beside each file
+# (`lake::grams`) does on literals of every rarity, each answer checked against DuckDB's.
+rare_uid = con.execute("SELECT uid FROM events ORDER BY uid LIMIT 1 OFFSET 777").fetchone()[0]
+likes = [
+    ("common (1.2 % of rows)", '"login":"root"'),
+    ("one event type", '"kubernetes_groups":["system:masters"'),
+    ("an IP address", ip),
+    ("a uid (one row)", rare_uid),
+    ("absent", "zz-no-such-user-zz"),
+]
+like_sql = [f"SELECT count(*) FROM events WHERE event_data LIKE '%{lit}%'" for _, lit in likes]
+like_warm = warm_each(like_sql)
+print()
+print(f"{'LIKE literal':32} {'warm (engine)':>14} {'duckdb (warm)':>14}  answers")
+for (name, _), sql, w in zip(likes, like_sql, like_warm):
+    out = subprocess.run([bin_, "query", "--lake", lake, "--tenant", tenant, "--format", "csv", sql],
+                         check=True, capture_output=True, text=True).stdout
+    ours_rows = [tuple(r) for r in csv.reader(io.StringIO(out))][1:]
+    t = time.perf_counter()
+    duck_rows = [tuple(norm_duck(v) for v in r) for r in con.execute(sql).fetchall()]
+    b = time.perf_counter() - t
+    print(f"{name:32} {w:>12.3f} s {b:>12.3f} s  {'equal' if ours_rows == duck_rows else 'DIFFER'} ({duck_rows[0][0]} rows match)")

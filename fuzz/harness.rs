@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("flight_handle", flight_handle),
     ("flight_put", flight_put),
     ("config", config),
+    ("gram_index", gram_index),
 ];
 
 /// Runs one target by name (the replay test's entry).
@@ -979,5 +980,61 @@ pub fn config(data: &[u8]) {
             }
         }
         Err(e) => assert!(!e.is_empty(), "a refusal without a reason"),
+    }
+}
+
+/// The n-gram index beside each data file (`lake::grams`), read from the lake: whatever the
+/// bytes, parsing never panics and a parsed index's row runs stay inside its rows, in order.
+/// With a first byte other than 0 the rest is NUL-separated values: the index built from them
+/// must keep, for every value and every literal cut from it, the granule the value is in (a
+/// wrong skip would be a silently wrong `LIKE`).
+pub fn gram_index(data: &[u8]) {
+    use auditlake::lake::grams::{Builder, GRANULE_ROWS, Index, pattern_grams};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode == 0 {
+        if let Ok(ix) = Index::parse(rest) {
+            let grams: Vec<u32> = rest
+                .chunks_exact(4)
+                .take(16)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let runs = ix.kept_runs(&grams);
+            let mut end = 0;
+            for (s, l) in runs {
+                assert!(
+                    s >= end && l > 0 && s + l <= ix.rows(),
+                    "run {s}+{l} of {}",
+                    ix.rows()
+                );
+                end = s + l;
+            }
+        }
+        return;
+    }
+    // Repeat the values so that they span several granules.
+    let values: Vec<&[u8]> = rest.split(|&b| b == 0).collect();
+    let reps = (GRANULE_ROWS * 2 / values.len().max(1)).clamp(1, 64);
+    let mut b = Builder::default();
+    let all: Vec<&[u8]> = (0..reps).flat_map(|_| values.iter().copied()).collect();
+    b.push(all.iter().map(|v| Some(*v)));
+    let ix = Index::parse(&b.finish(7)).expect("an index we wrote parses");
+    assert_eq!(ix.rows() as usize, all.len());
+    for (row, v) in all.iter().enumerate().step_by(97) {
+        let Ok(text) = std::str::from_utf8(v) else {
+            continue;
+        };
+        let chars: Vec<char> = text.chars().collect();
+        for start in [0, chars.len() / 3, chars.len() / 2] {
+            let lit: String = chars[start.min(chars.len())..].iter().take(12).collect();
+            let pattern = format!("%{lit}%");
+            let g = pattern_grams(&pattern, None);
+            let kept = ix
+                .kept_runs(&g)
+                .iter()
+                .any(|&(s, l)| (row as u64) >= s && (row as u64) < s + l);
+            assert!(kept, "row {row} ({text:?}) pruned for {pattern:?}");
+        }
     }
 }

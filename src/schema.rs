@@ -15,6 +15,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 pub const TENANT_ID: &str = "tenant_id";
 /// Partition column holding the UTC date (from the path `data/{tenant_id}/{event_date}/…`).
 pub const EVENT_DATE: &str = "event_date";
+/// The raw event JSON column.
+pub const EVENT_DATA_COLUMN: &str = "event_data";
 
 /// Where enrichment came from, written into each Parquet file's key-value metadata.
 #[derive(Debug, Clone, PartialEq)]

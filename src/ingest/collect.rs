@@ -305,6 +305,9 @@ impl Collector {
             if let Err(e) = self.lake.store().delete(&f.path).await {
                 tracing::error!(path = %f.path, error = %e, "cannot remove a file of the failed run");
                 left.push(f.path.to_string());
+            } else if let Some(ix) = crate::lake::grams::index_path(&f.path) {
+                // Best effort: an index without its file is only space (cleanup sweeps it).
+                let _ = self.lake.store().delete(&ix).await;
             }
         }
         if let Some(stem) = &self.rejects_stem {

@@ -21,7 +21,7 @@ use super::listing::{self, State, TOMBSTONE_PREFIX, Tombstone, is_tombstone, liv
 use super::lock::{self, Acquired, Cas, LockGuard, Version, now_ms};
 use super::merge::{self, Input, MergePlan, Sink, delete_if_present};
 use super::writer::{self, WriterOptions};
-use super::{Lake, layout};
+use super::{Lake, grams, layout};
 use crate::error::{Error, Result};
 
 /// Rows per compacted file: large enough for few files a day; memory does not depend on it
@@ -245,7 +245,11 @@ async fn drop_files_then(
     tomb: &Path,
 ) -> Result<()> {
     for f in files {
-        delete_if_present(store, &prefix.clone().join(f.as_str())).await?;
+        let data = prefix.clone().join(f.as_str());
+        delete_if_present(store, &data).await?;
+        if let Some(ix) = grams::index_path(&data) {
+            delete_if_present(store, &ix).await?;
+        }
     }
     delete_if_present(store, tomb).await
 }
@@ -351,6 +355,31 @@ async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate) -> Result<Tidy> {
                         .map_err(|err| Error::io("remove", e.path(), err))?;
                 }
             }
+        }
+    }
+    // An n-gram index is written after its data file and deleted with it, so one whose file
+    // is gone was left by a crash between the two deletions: it only takes space. A local put
+    // killed midway leaves a staging file (`_grams-….bin#1`) the listing hides; removing one
+    // that an ingest is writing this very moment costs that file its index, not its data.
+    if lake.is_local() {
+        let dir = std::path::PathBuf::from(lake.display()).join(prefix.as_ref());
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with(grams::PREFIX) && n.contains(".bin#") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    let listing = list(store, &prefix).await?;
+    let names: std::collections::HashSet<String> =
+        listing.iter().map(|m| name(&m.location)).collect();
+    for m in &listing {
+        if grams::is_index(&m.location)
+            && grams::data_name(&m.location).is_some_and(|d| !names.contains(&d))
+        {
+            delete_if_present(store, &m.location).await?;
         }
     }
     Ok(out)
@@ -514,6 +543,7 @@ async fn merge_levels(
         paths: new_paths,
         rows_per_file: target,
         props,
+        index: true,
     };
     let check = || {
         if guard.lost() {

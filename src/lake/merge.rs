@@ -34,7 +34,8 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 
-use super::writer::ROW_GROUP_ROWS;
+use super::grams;
+use super::writer::{self, ROW_GROUP_ROWS};
 use crate::error::{Error, Result};
 use crate::schema;
 
@@ -383,6 +384,8 @@ pub struct Sink<'a> {
     pub paths: &'a [Path],
     pub rows_per_file: usize,
     pub props: WriterProperties,
+    /// Write each file's n-gram index beside it (lake files; not a merge's intermediate runs).
+    pub index: bool,
 }
 
 /// Rows and bytes written per output file.
@@ -493,11 +496,59 @@ fn sift_down(heap: &mut [usize], mut i: usize, less: impl Fn(usize, usize) -> bo
     }
 }
 
+/// The file being written: its writer, rows so far, path and index.
+struct Current {
+    writer: AsyncArrowWriter<BufWriter>,
+    rows: usize,
+    path: Path,
+    index: Option<grams::Builder>,
+    /// Rows after the last granule boundary, not yet given to the writer.
+    carry: Option<RecordBatch>,
+}
+
+impl Current {
+    async fn put(&mut self, batch: &RecordBatch, label: &str) -> Result<()> {
+        self.writer.write(batch).await.map_err(|e| Error::Parquet {
+            partition: label.to_string(),
+            source: e,
+        })
+    }
+
+    /// Gives the writer whole granules only, so that every data page it cuts (after each
+    /// 1,024-row mini-batch, by row count or by size) ends on a granule boundary of the
+    /// n-gram index: a granule the index keeps then costs its own pages, not two neighbours'
+    /// halves (measured: misaligned pages read 68 % of `event_data` for 44 % of the granules).
+    async fn put_aligned(&mut self, mut batch: RecordBatch, label: &str) -> Result<()> {
+        const G: usize = grams::GRANULE_ROWS;
+        if let Some(carry) = self.carry.take() {
+            let take = (G - carry.num_rows()).min(batch.num_rows());
+            let joined = arrow::compute::concat_batches(
+                &schema::file_schema(),
+                [&carry, &batch.slice(0, take)],
+            )?;
+            batch = batch.slice(take, batch.num_rows() - take);
+            if joined.num_rows() < G {
+                self.carry = Some(joined);
+                return Ok(());
+            }
+            self.put(&joined, label).await?;
+        }
+        let full = batch.num_rows() / G * G;
+        if full > 0 {
+            self.put(&batch.slice(0, full), label).await?;
+        }
+        if full < batch.num_rows() {
+            self.carry = Some(batch.slice(full, batch.num_rows() - full));
+        }
+        Ok(())
+    }
+}
+
 /// The output side: one streaming Parquet writer at a time, rolled at `rows_per_file`.
 struct Output<'a> {
     sink: Sink<'a>,
     label: &'a str,
-    current: Option<(AsyncArrowWriter<BufWriter>, usize)>,
+    current: Option<Current>,
     next: usize,
     written: Written,
 }
@@ -523,7 +574,7 @@ impl<'a> Output<'a> {
     /// Rows the current file still takes.
     fn room(&self) -> usize {
         match &self.current {
-            Some((_, rows)) => self.sink.rows_per_file.saturating_sub(*rows),
+            Some(c) => self.sink.rows_per_file.saturating_sub(c.rows),
             None => self.sink.rows_per_file,
         }
     }
@@ -561,29 +612,41 @@ impl<'a> Output<'a> {
             self.next += 1;
             let w = BufWriter::with_capacity(self.sink.store.clone(), path.clone(), UPLOAD_BUFFER);
             let props = self.sink.props.clone();
-            let w = AsyncArrowWriter::try_new(w, schema::file_schema(), Some(props))
+            let writer = AsyncArrowWriter::try_new(w, schema::file_schema(), Some(props))
                 .map_err(|e| self.perr(e))?;
-            self.current = Some((w, 0));
+            self.current = Some(Current {
+                writer,
+                rows: 0,
+                path: path.clone(),
+                index: self.sink.index.then(grams::Builder::default),
+                carry: None,
+            });
         }
-        let Some((w, rows)) = self.current.as_mut() else {
+        let Some(c) = self.current.as_mut() else {
             return Ok(());
         };
-        w.write(&batch).await.map_err(|e| Error::Parquet {
-            partition: self.label.to_string(),
-            source: e,
-        })?;
-        *rows += batch.num_rows();
-        if *rows >= self.sink.rows_per_file {
+        if let Some(ix) = c.index.as_mut() {
+            ix.push_batch(&batch)?;
+        }
+        c.rows += batch.num_rows();
+        c.put_aligned(batch, self.label).await?;
+        if c.rows >= self.sink.rows_per_file {
             self.close().await?;
         }
         Ok(())
     }
 
     async fn close(&mut self) -> Result<()> {
-        if let Some((mut w, rows)) = self.current.take() {
-            w.finish().await.map_err(|e| self.perr(e))?;
-            let bytes = w.bytes_written() as u64;
-            self.written.push((rows, bytes));
+        if let Some(mut c) = self.current.take() {
+            if let Some(tail) = c.carry.take() {
+                c.put(&tail, self.label).await?;
+            }
+            c.writer.finish().await.map_err(|e| self.perr(e))?;
+            let bytes = c.writer.bytes_written() as u64;
+            if let Some(ix) = c.index.take() {
+                writer::put_index(self.sink.store.as_ref(), &c.path, ix.finish(bytes)).await;
+            }
+            self.written.push((c.rows, bytes));
         }
         Ok(())
     }
@@ -641,6 +704,7 @@ pub async fn merge_levels(
                 paths: std::slice::from_ref(&run),
                 rows_per_file: usize::MAX,
                 props: levels.props.clone(),
+                index: false,
             };
             merge(store, chunk, d, run_sink, label).await?;
             next.push(
@@ -704,7 +768,9 @@ mod tests {
         }
         let batch = b.finish();
         // The file is sorted on write: its row numbers follow the sorted order.
-        let bytes = writer::encode(&batch, &WriterOptions::default(), name).unwrap();
+        let bytes = writer::encode(&batch, &WriterOptions::default(), name)
+            .unwrap()
+            .parquet;
         let path = Path::from(name);
         store.put(&path, bytes.into()).await.unwrap();
         store.head(&path).await.unwrap()

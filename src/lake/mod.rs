@@ -2,6 +2,8 @@
 //! how partitions map to paths, and the writer and table provider built on it.
 
 pub mod compact;
+pub mod direct;
+pub mod grams;
 pub mod layout;
 pub mod listing;
 pub mod lock;
@@ -103,7 +105,7 @@ impl Lake {
             let store_url = Url::from_directory_path(&abs)
                 .map_err(|_| bad("not an absolute directory".into()))?;
             Ok(Lake {
-                store: Arc::new(store),
+                store: Arc::new(direct::DirectLocal::new(store)),
                 root: Path::default(),
                 store_url,
                 display: abs.display().to_string(),

@@ -382,6 +382,7 @@ async fn merge_partition(
         paths: std::slice::from_ref(&path),
         rows_per_file: usize::MAX,
         props: writer::properties(opts),
+        index: true,
     };
     let fan_in = run_fan_in(&runs, budget);
     let streams = |files: &[Path]| -> Vec<SortedStream> {
@@ -430,6 +431,7 @@ async fn merge_partition(
                 paths: std::slice::from_ref(&run),
                 rows_per_file: usize::MAX,
                 props: run_properties(),
+                index: false,
             };
             let n = group.len();
             merge::merge_streams(streams(group), vec![Vec::new(); n], run_sink, &label).await?;

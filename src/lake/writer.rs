@@ -15,7 +15,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::{Lake, layout};
+use super::{Lake, grams, layout};
 use crate::error::{Error, Result};
 use crate::schema::GeoProvenance;
 use crate::schema::{self, RowBatchBuilder};
@@ -118,8 +118,15 @@ pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(take_record_batch(batch, &idx)?)
 }
 
-/// Encodes rows as one Parquet file in memory.
-pub fn encode(batch: &RecordBatch, opts: &WriterOptions, partition: &str) -> Result<Vec<u8>> {
+/// A data file encoded in memory, with its n-gram index ([`grams`]).
+#[derive(Debug)]
+pub struct Encoded {
+    pub parquet: Vec<u8>,
+    pub index: Vec<u8>,
+}
+
+/// Encodes rows as one Parquet file in memory, and the file's n-gram index.
+pub fn encode(batch: &RecordBatch, opts: &WriterOptions, partition: &str) -> Result<Encoded> {
     let perr = |source| Error::Parquet {
         partition: partition.to_string(),
         source,
@@ -130,7 +137,13 @@ pub fn encode(batch: &RecordBatch, opts: &WriterOptions, partition: &str) -> Res
         .map_err(perr)?;
     w.write(&sorted).map_err(perr)?;
     w.close().map_err(perr)?;
-    Ok(buf)
+    let mut index = grams::Builder::default();
+    index.push_batch(&sorted)?;
+    let index = index.finish(buf.len() as u64);
+    Ok(Encoded {
+        parquet: buf,
+        index,
+    })
 }
 
 /// Writes rows of one partition as a new file. The object appears whole or not at all: the
@@ -145,33 +158,37 @@ pub async fn write_partition(
     let batch = builder.finish();
     let partition = format!("{tenant}/{date}");
     let rows = batch.num_rows();
-    let bytes = tokio::task::block_in_place(|| encode(&batch, opts, &partition))?;
+    let encoded = tokio::task::block_in_place(|| encode(&batch, opts, &partition))?;
     drop(batch);
-    put_file(lake, tenant, date, bytes, rows).await
+    put_file(lake, tenant, date, encoded, rows).await
 }
 
-/// Puts already-encoded Parquet bytes as a new file of the partition.
+/// Puts an encoded file as a new file of the partition.
 pub async fn put_file(
     lake: &Lake,
     tenant: &str,
     date: NaiveDate,
-    bytes: Vec<u8>,
+    encoded: Encoded,
     rows: usize,
 ) -> Result<WrittenFile> {
     let path = layout::new_file_path(lake, tenant, date);
-    put_file_at(lake, path, tenant, date, bytes, rows).await
+    put_file_at(lake, path, tenant, date, encoded, rows).await
 }
 
-/// Puts already-encoded Parquet bytes at a path chosen by the caller (the consumer names its
-/// files in a journal before writing them).
+/// Puts an encoded file at a path chosen by the caller (the consumer names its files in a
+/// journal before writing them), then its index.
 pub async fn put_file_at(
     lake: &Lake,
     path: Path,
     tenant: &str,
     date: NaiveDate,
-    bytes: Vec<u8>,
+    encoded: Encoded,
     rows: usize,
 ) -> Result<WrittenFile> {
+    let Encoded {
+        parquet: bytes,
+        index,
+    } = encoded;
     let len = bytes.len();
     if !layout::is_partition_date(date) {
         // Decoders reject such times; this is the last line before a directory no reader lists.
@@ -185,6 +202,7 @@ pub async fn put_file_at(
         .map_err(|e| Error::store(path.to_string(), e))?;
     sync_local(lake, &path)?;
     tracing::debug!(%path, rows, bytes = len, "wrote parquet file");
+    put_index(lake.store().as_ref(), &path, index).await;
     Ok(WrittenFile {
         path,
         tenant: tenant.to_string(),
@@ -192,6 +210,19 @@ pub async fn put_file_at(
         rows,
         bytes: len,
     })
+}
+
+/// Puts a data file's n-gram index, after the file itself: a reader that finds an index finds
+/// its file. Failing to write it costs speed, not data (the file is then read whole), so it is
+/// a warning, not an error; it is not fsynced for the same reason (a torn index fails its
+/// checksum and is ignored).
+pub async fn put_index(store: &dyn object_store::ObjectStore, data: &Path, index: Vec<u8>) {
+    let Some(p) = grams::index_path(data) else {
+        return;
+    };
+    if let Err(e) = store.put(&p, PutPayload::from(index)).await {
+        tracing::warn!(path = %p, error = %e, "could not write the n-gram index; LIKE reads the file whole");
+    }
 }
 
 /// Makes a just-written object of a local lake durable: fsyncs the file and every directory

@@ -322,6 +322,7 @@ impl AccelView {
             partitions_scanned: kept.len(),
             files: sidecars.len(),
             bytes: sidecars.iter().map(|m| m.size).sum(),
+            ..Default::default()
         };
         let schema = self.plain.schema();
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();

@@ -16,6 +16,7 @@ mod flight;
 mod fusion;
 mod fuzz;
 mod glue;
+mod grams;
 mod hostile_flight;
 mod hostile_ingest;
 mod ingest;

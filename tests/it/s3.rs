@@ -17,8 +17,20 @@ async fn ingest_and_query_on_s3() {
     assert_eq!(s.rejected, 0);
 
     let listed: Vec<_> = lake.store().list(None).try_collect().await.unwrap();
-    let keys: Vec<String> = listed.iter().map(|m| m.location.to_string()).collect();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    let all: Vec<String> = listed.iter().map(|m| m.location.to_string()).collect();
+    // Each data file has its n-gram index beside it, written after it.
+    let keys: Vec<String> = all
+        .iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .cloned()
+        .collect();
+    assert_eq!(keys.len(), 3, "{all:?}");
+    for k in &keys {
+        let (dir, name) = k.rsplit_once('/').unwrap();
+        let ix = format!("{dir}/_grams-{}", name.replace(".parquet", ".bin"));
+        assert!(all.contains(&ix), "{ix} missing from {all:?}");
+    }
+    assert_eq!(all.len(), 6, "{all:?}");
     for k in &keys {
         let parts: Vec<&str> = k.split('/').collect();
         assert_eq!(parts[0], "data", "{k}");

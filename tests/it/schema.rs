@@ -110,6 +110,14 @@ async fn written_file_has_exact_parquet_schema() {
     assert!(kv.iter().any(|k| k.key == "auditlake.sort"));
 }
 
+/// The data files (`*.parquet`) under a directory, sorted; not their `_grams-` indexes.
+pub fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
 pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

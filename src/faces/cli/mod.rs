@@ -172,26 +172,36 @@ async fn run_command(command: Command) -> Result<ExitCode> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the graceful-shutdown trigger the long-running commands
-/// (`serve`, `consume`) pass to the library.
-pub async fn shutdown_signal() {
+/// (`serve`, `consume`) pass to the library. The handlers are registered when this is called,
+/// not when the future is first polled: until a handler exists, SIGINT's default action kills
+/// the process, so a Ctrl-C right after "listening" would skip the graceful shutdown.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "no SIGTERM handler; Ctrl-C only");
+            (_, Err(e)) | (Err(e), _) => {
+                tracing::warn!(error = %e, "no signal handlers; Ctrl-C only");
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }

@@ -84,11 +84,12 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         tracing::warn!(addr = %local, "{msg}");
         eprintln!("WARNING: {msg}");
     }
+    let stop = shutdown_signal();
     println!(
         "auditlake Flight SQL listening on {}{local}",
         if tls.is_some() { "grpc+tls://" } else { "" }
     );
     std::io::stdout().flush().ok();
-    flight::serve(server, listener, tls, shutdown_signal()).await?;
+    flight::serve(server, listener, tls, stop).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -233,13 +233,14 @@ async fn write_and_delete(
         let wopts = ctx.writer_opts.clone();
         tasks.spawn(async move {
             let label = format!("{tenant}/{date}");
-            let encoded = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize)> {
-                let batch = builder.finish();
-                Ok((writer::encode(&batch, &wopts, &label)?, batch.num_rows()))
-            })
-            .await
-            .map_err(|e| Error::Other(format!("encoder failed: {e}")))
-            .and_then(|r| r);
+            let encoded =
+                tokio::task::spawn_blocking(move || -> Result<(writer::Encoded, usize)> {
+                    let batch = builder.finish();
+                    Ok((writer::encode(&batch, &wopts, &label)?, batch.num_rows()))
+                })
+                .await
+                .map_err(|e| Error::Other(format!("encoder failed: {e}")))
+                .and_then(|r| r);
             // put_file_at fsyncs a local lake's file and directories before returning.
             let r = match encoded {
                 Ok((bytes, rows)) => {

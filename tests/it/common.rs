@@ -39,6 +39,25 @@ pub async fn ingest(
     .expect("ingest fixture")
 }
 
+/// The demo generator's Teleport events of `days` days from 2024-05-01, as NDJSON lines in the
+/// order it writes them; only `tenant`'s when given.
+pub fn demo_lines(seed: u64, days: u32, events_per_day: u32, tenant: Option<&str>) -> Vec<String> {
+    let spec = auditlake::demo::DemoSpec {
+        seed,
+        start: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
+        days,
+        events_per_day,
+        sources: auditlake::demo::DemoSources::TeleportOnly,
+    };
+    let mut lines = Vec::new();
+    auditlake::demo::generate(&spec, &mut |t, line| {
+        if tenant.is_none_or(|want| want == t) {
+            lines.push(line.to_string());
+        }
+    });
+    lines
+}
+
 /// A local lake holding the fixture tenants `acme` and `globex`.
 pub async fn fixture_lake() -> (tempfile::TempDir, Lake) {
     let dir = tempfile::tempdir().expect("tempdir");

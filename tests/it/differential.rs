@@ -97,20 +97,7 @@ async fn seed_queries_match_duckdb_on_demo_data() {
     // A generated week of the demo company: thousands of events no one wrote by hand.
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("demo.ndjson");
-    let spec = auditlake::demo::DemoSpec {
-        seed: 7,
-        start: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
-        days: 7,
-        events_per_day: 1500,
-        sources: auditlake::demo::DemoSources::TeleportOnly,
-    };
-    let mut text = String::new();
-    auditlake::demo::generate(&spec, &mut |tenant, line| {
-        if tenant == "acme" {
-            text.push_str(line);
-            text.push('\n');
-        }
-    });
+    let text = common::demo_lines(7, 7, 1500, Some("acme")).join("\n");
     std::fs::write(&events, &text).unwrap();
     let lake = auditlake::lake::Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
     common::ingest(&lake, "acme", std::slice::from_ref(&events)).await;

@@ -16,20 +16,7 @@ async fn demo_lake(dir: &FsPath) -> Lake {
 
 async fn demo_lake_seeded(dir: &FsPath, seed: u64) -> Lake {
     let events = dir.join(format!("demo-{seed}.ndjson"));
-    let spec = auditlake::demo::DemoSpec {
-        seed,
-        start: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
-        days: 2,
-        events_per_day: 6000,
-        sources: auditlake::demo::DemoSources::TeleportOnly,
-    };
-    let mut text = String::new();
-    auditlake::demo::generate(&spec, &mut |tenant, line| {
-        if tenant == "acme" {
-            text.push_str(line);
-            text.push('\n');
-        }
-    });
+    let text = common::demo_lines(seed, 2, 6000, Some("acme")).join("\n");
     std::fs::write(&events, &text).unwrap();
     let lake = Lake::open(dir.join("lake").to_str().unwrap()).unwrap();
     common::ingest(&lake, "acme", std::slice::from_ref(&events)).await;
@@ -292,31 +279,30 @@ async fn compaction_writes_indexes_for_its_files_and_drops_the_old_ones() {
     assert!(text.contains("unindexed_files=0"), "{text}");
 }
 
-/// Every data page of `event_data` starts on a granule boundary, in files written whole
-/// (the consumer, small ingests) and in files merged from spilled runs (large ingests,
-/// compaction): a granule the index keeps costs its own pages only.
+/// Every data page of `event_data` starts on a granule boundary, in files merged from spilled
+/// runs of arbitrary-order input (whose batches end anywhere): a granule the index skips is a
+/// page never decompressed, one it keeps costs its own page only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_data_pages_start_on_granule_boundaries() {
     use parquet::file::reader::FileReader;
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("demo.ndjson");
-    let spec = auditlake::demo::DemoSpec {
-        seed: 3,
-        start: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
-        days: 2,
-        events_per_day: 9000,
-        sources: auditlake::demo::DemoSources::TeleportOnly,
-    };
-    let mut lines = Vec::new();
-    auditlake::demo::generate(&spec, &mut |_, line| lines.push(line.to_string()));
-    // Arbitrary order, and a buffer small enough to spill: the files come from the merge.
-    lines.reverse();
+    let mut lines = common::demo_lines(3, 2, 9000, None);
+    // Arbitrary order, and a buffer small enough to spill: the files come from the merge of
+    // runs, whose batches end anywhere.
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..lines.len()).rev() {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lines.swap(i, (rng % (i as u64 + 1)) as usize);
+    }
     std::fs::write(&events, lines.join("\n")).unwrap();
     let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
     let opts = auditlake::ingest::IngestOptions {
         tenant: "acme".into(),
         threads: 2,
-        flush_bytes: 2 << 20,
+        flush_rows: 1500,
         ..Default::default()
     };
     auditlake::ingest::ingest_files(

@@ -206,7 +206,7 @@ pub async fn cleanup_partition(
         Acquired::Held(g) => *g,
         Acquired::Busy { .. } => return Ok(None),
     };
-    let r = tidy(lake, tenant, date).await;
+    let r = tidy(lake, tenant, date, lock_ttl).await;
     let released = guard.release().await;
     let t = r?;
     released?;
@@ -258,7 +258,7 @@ async fn drop_files_then(
 /// swapped to aborted (the swap its holder's commit races) and rolled back; committed ones
 /// past their grace period lose their replaced files, oldest chain link first; leftover merge
 /// runs are removed.
-async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate) -> Result<Tidy> {
+async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate, lock_ttl: Duration) -> Result<Tidy> {
     let store = lake.store().as_ref();
     let prefix = layout::partition_prefix(lake, tenant, date);
     let listing = list(store, &prefix).await?;
@@ -357,21 +357,33 @@ async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate) -> Result<Tidy> {
             }
         }
     }
-    // An n-gram index is written after its data file and deleted with it, so one whose file
-    // is gone was left by a crash between the two deletions: it only takes space. A local put
-    // killed midway leaves a staging file (`_grams-….bin#1`) the listing hides; removing one
-    // that an ingest is writing this very moment costs that file its index, not its data.
+    // A local put or upload killed midway leaves a staging file (`….parquet#1`,
+    // `_grams-….bin#1`) that the listing hides. Compactions of this partition are excluded by
+    // the lock we hold, but an ingest is not: a staging file is removed only once nothing has
+    // written to it for half a lock's lifetime (a live writer writes every part within
+    // seconds; the lock lives a minute by default).
     if lake.is_local() {
         let dir = std::path::PathBuf::from(lake.display()).join(prefix.as_ref());
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                if n.starts_with(grams::PREFIX) && n.contains(".bin#") {
-                    let _ = std::fs::remove_file(e.path());
+                let staging = n.contains(".parquet#")
+                    || (n.starts_with(grams::PREFIX) && n.contains(".bin#"));
+                let idle = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= lock_ttl / 2);
+                if staging && idle {
+                    std::fs::remove_file(e.path())
+                        .map_err(|err| Error::io("remove", e.path(), err))?;
                 }
             }
         }
     }
+    // An n-gram index is written after its data file and deleted with it, so one whose file
+    // is gone was left by a crash between the two deletions: it only takes space.
     let listing = list(store, &prefix).await?;
     let names: std::collections::HashSet<String> =
         listing.iter().map(|m| name(&m.location)).collect();
@@ -395,7 +407,7 @@ async fn compact_locked(
 ) -> Result<()> {
     let store = lake.store().clone();
     let prefix = layout::partition_prefix(lake, tenant, date);
-    let t = tidy(lake, tenant, date).await?;
+    let t = tidy(lake, tenant, date, o.lock_ttl).await?;
     summary.recovered = t.recovered;
     summary.cleaned = t.cleaned;
     let listing = list(store.as_ref(), &prefix).await?;
@@ -487,7 +499,7 @@ async fn compact_locked(
         "compacted partition"
     );
     if o.grace.is_zero() {
-        summary.cleaned += tidy(lake, tenant, date).await?.cleaned;
+        summary.cleaned += tidy(lake, tenant, date, o.lock_ttl).await?.cleaned;
     } else {
         summary.delete_after_unix_ms = Some(delete_after);
     }

@@ -155,10 +155,15 @@ fn reader(lake: Arc<Lake>) -> Reader {
         let sessions = (0..EVENTS).filter(|i| i % 4 == 1).count();
         while !s.load(Ordering::SeqCst) {
             n += 1;
-            let (relation, want) = if n % 2 == 0 {
-                ("session_start", (sessions, sessions))
-            } else {
-                ("events", (EVENTS, EVENTS))
+            // A third of the reads go through the n-gram indexes, which every compaction
+            // writes anew for its files and deletes with the replaced ones.
+            let (relation, want) = match n % 3 {
+                0 => ("session_start", (sessions, sessions)),
+                1 => ("events", (EVENTS, EVENTS)),
+                _ => (
+                    r#"(SELECT * FROM events WHERE event_data LIKE '%"event":"session.start"%') s"#,
+                    (sessions, sessions),
+                ),
             };
             match lake.count_in(relation) {
                 Ok(c) if c == want => {}

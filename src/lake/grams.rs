@@ -10,10 +10,11 @@
 //!
 //! The index is written right after its data file (ingest, the consumer, compaction), from the
 //! rows in file order; a file without one (an older lake, a crash between the two writes, a
-//! download by `sync`) is read whole. It is bound to its file by name, row count and size, and
-//! ignored when older than the file (a file replaced in place); a malformed index is ignored
-//! with a warning, never trusted: the worst a hostile index can do is hide rows from `LIKE`,
-//! which is what a hostile data file can do too. Athena (Trino's Hive connector) skips names
+//! download by `sync`) is read whole. It is bound to its file by name and size, and ignored
+//! when older than the file (a file replaced in place); its row count is checked when the file
+//! is opened (a mismatch fails the query, it does not answer). A malformed index is ignored
+//! with a warning, never trusted: the worst a well-formed hostile index can do is hide rows
+//! from `LIKE`, which is what a hostile data file can do too. Athena (Trino's Hive connector) skips names
 //! that start with `_`, as it skips the compaction tombstones in the same directory.
 
 use object_store::path::Path;

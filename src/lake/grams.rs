@@ -9,8 +9,8 @@
 //! lake: `"login":"root"` keeps 45 % of the bytes, a uid 0.1 %, an IP address 0.2 %–60 %.
 //!
 //! The index is written right after its data file (ingest, the consumer, compaction), from the
-//! rows in file order; a file without one (an older lake, a crash between the two writes, a
-//! download by `sync`) is read whole. It is bound to its file by name and size, and ignored
+//! rows in file order (`sync` copies it after its file); a file without one (an older lake, a
+//! crash between the two writes) is read whole. It is bound to its file by name and size, and ignored
 //! when older than the file (a file replaced in place); its row count is checked when the file
 //! is opened (a mismatch fails the query, it does not answer). A malformed index is ignored
 //! with a warning, never trusted: the worst a well-formed hostile index can do is hide rows

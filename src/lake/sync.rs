@@ -1,7 +1,10 @@
 //! `auditlake sync`: copies a tenant's partitions for a date range from one lake (usually S3)
 //! to another (usually a laptop directory) for offline investigations — in parallel, resumable
 //! (a file already present with the same size and ETag is skipped), each file verified (its
-//! Parquet footer must parse) before it becomes visible.
+//! Parquet footer must parse) before it becomes visible. A data file's n-gram index
+//! (`lake::grams`) comes with it, verified too and written after it (an index older than its
+//! file is ignored); an index that fails to arrive or to verify is a warning, not a failure:
+//! offline `LIKE` then reads that file whole.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, layout};
+use crate::lake::{Lake, grams, layout};
 
 /// Files downloaded at once by default.
 pub const DEFAULT_PARALLEL: usize = 8;
@@ -41,6 +44,10 @@ pub struct SyncSummary {
     pub skipped_files: usize,
     /// Local files the source no longer has (replaced by a compaction there), removed.
     pub removed_files: usize,
+    /// N-gram indexes copied (beside the data files; not counted in `fetched_files`).
+    pub fetched_indexes: usize,
+    /// Indexes the source has that did not arrive or did not verify (see the warnings).
+    pub failed_indexes: usize,
 }
 
 /// `_sync/manifest.json` in the destination: source ETag and size of every file copied, so a
@@ -75,6 +82,81 @@ fn rel(src: &Lake, p: &Path) -> String {
     let root: Vec<String> = src.root().parts().map(|x| x.as_ref().to_string()).collect();
     let parts: Vec<String> = p.parts().map(|x| x.as_ref().to_string()).collect();
     parts[root.len().min(parts.len())..].join("/")
+}
+
+/// The relative path of the data file an index belongs to.
+fn data_rel(lake: &Lake, index: &Path) -> Option<String> {
+    let r = rel(lake, index);
+    let (dir, _) = r.rsplit_once('/')?;
+    Some(format!("{dir}/{}", grams::data_name(index)?))
+}
+
+/// One unit of download: a data file and/or its index (the index always after the file).
+struct Job {
+    /// The data file's relative path.
+    rel: String,
+    /// Its source object, when the file itself is to be fetched.
+    data: Option<ObjectMeta>,
+    /// Its index's source object and relative path, when that is to be fetched.
+    index: Option<(ObjectMeta, String)>,
+}
+
+/// What a job brought: the data file's bytes, and whether its index arrived.
+#[derive(Default)]
+struct Fetched {
+    data: Option<u64>,
+    index: Option<bool>,
+}
+
+async fn fetch(src: &Lake, m: &ObjectMeta) -> Result<Bytes> {
+    let err = |e| Error::Store {
+        path: m.location.to_string(),
+        source: e,
+    };
+    src.store()
+        .get(&m.location)
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)
+}
+
+async fn put(dst: &Lake, r: &str, bytes: Bytes) -> Result<()> {
+    dst.store()
+        .put(&dst.path(r), PutPayload::from(bytes))
+        .await
+        .map_err(|e| Error::Store {
+            path: r.to_string(),
+            source: e,
+        })?;
+    Ok(())
+}
+
+/// Copies one index once it verifies: bounded in size, well-formed, and for a file of the
+/// size the local copy of its data file (`data`) has.
+async fn copy_index(src: &Lake, dst: &Lake, im: &ObjectMeta, ir: &str, data: &str) -> Result<()> {
+    if im.size > grams::MAX_INDEX_BYTES {
+        return Err(Error::Other(format!(
+            "{ir} is {} bytes, over the {} an index may have",
+            im.size,
+            grams::MAX_INDEX_BYTES
+        )));
+    }
+    let bytes = fetch(src, im).await?;
+    let data_size = dst
+        .store()
+        .head(&dst.path(data))
+        .await
+        .map_err(|e| Error::Store {
+            path: data.to_string(),
+            source: e,
+        })?
+        .size;
+    grams::Index::parse(&bytes)
+        .and_then(|i| i.check_size(data_size))
+        .map_err(|e| Error::Other(format!("{ir}: {e}")))?;
+    put(dst, ir, bytes).await
 }
 
 async fn load_manifest(dst: &Lake) -> Result<Manifest> {
@@ -122,10 +204,17 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
     }
     // List the tenant's partitions in range (one listing per day, so a year is 365 small calls).
     let mut files: Vec<ObjectMeta> = Vec::new();
+    // The source's indexes, by their data file's relative path.
+    let mut indexes: std::collections::HashMap<String, ObjectMeta> = Default::default();
     let mut partitions = 0;
     let mut day = opts.since;
     while day <= until {
         let (prefix, metas) = list_partition(src, &opts.tenant, day).await?;
+        for m in metas.iter().filter(|m| grams::is_index(&m.location)) {
+            if let Some(data) = data_rel(src, &m.location) {
+                indexes.insert(data, m.clone());
+            }
+        }
         // Only the files a reader would read: a compaction in progress shows one side.
         let metas = crate::lake::listing::live_files(src.store().as_ref(), metas)
             .await
@@ -144,26 +233,49 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
         partitions,
         ..Default::default()
     };
-    let mut todo = Vec::new();
+    let mut todo: Vec<Job> = Vec::new();
     let wanted: std::collections::HashSet<String> =
         files.iter().map(|m| rel(src, &m.location)).collect();
     for m in files {
         let r = rel(src, &m.location);
-        let have = {
+        let fresh = |r: &str, m: &ObjectMeta| {
             let man = manifest.lock().expect("manifest lock");
-            man.files.get(&r).cloned()
+            man.files
+                .get(r)
+                .is_some_and(|(size, etag)| *size == m.size && *etag == m.e_tag)
         };
-        let present = match dst.store().head(&dst.path(&r)).await {
-            Ok(local) => local.size == m.size,
-            Err(_) => false,
+        let present = |r: String, size: u64| async move {
+            dst.store()
+                .head(&dst.path(&r))
+                .await
+                .is_ok_and(|local| local.size == size)
         };
-        if present && have.is_some_and(|(size, etag)| size == m.size && etag == m.e_tag) {
+        let data_ok = fresh(&r, &m) && present(r.clone(), m.size).await;
+        let index = match indexes.remove(&r) {
+            Some(im) => {
+                let ir = rel(src, &im.location);
+                // A refetched data file is newer than the index beside it: fetch that again.
+                let ok = data_ok && fresh(&ir, &im) && present(ir.clone(), im.size).await;
+                (!ok).then_some((im, ir))
+            }
+            None => None,
+        };
+        if data_ok {
             summary.skipped_files += 1;
-        } else {
-            todo.push((m, r));
+        }
+        if !data_ok || index.is_some() {
+            todo.push(Job {
+                data: (!data_ok).then_some(m),
+                rel: r,
+                index,
+            });
         }
     }
-    let total: u64 = todo.iter().map(|(m, _)| m.size).sum();
+    let total: u64 = todo
+        .iter()
+        .flat_map(|j| j.data.iter().chain(j.index.iter().map(|(m, _)| m)))
+        .map(|m| m.size)
+        .sum();
     let bar = if opts.progress {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -176,47 +288,51 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let results: Vec<Result<u64>> = futures::stream::iter(todo)
-        .map(|(m, r)| {
+    let results: Vec<Result<Fetched>> = futures::stream::iter(todo)
+        .map(|job| {
             let manifest = manifest.clone();
             let bar = bar.clone();
             async move {
-                let bytes = src
-                    .store()
-                    .get(&m.location)
-                    .await
-                    .map_err(|e| Error::Store {
-                        path: m.location.to_string(),
-                        source: e,
-                    })?
-                    .bytes()
-                    .await
-                    .map_err(|e| Error::Store {
-                        path: m.location.to_string(),
-                        source: e,
-                    })?;
-                // Verify before the file becomes visible: a truncated copy must not be queried.
-                parquet::file::metadata::ParquetMetaDataReader::new()
-                    .parse_and_finish(&bytes)
-                    .map_err(|e| Error::Parquet {
-                        partition: r.clone(),
-                        source: e,
-                    })?;
-                let n = bytes.len() as u64;
-                dst.store()
-                    .put(&dst.path(&r), PutPayload::from(bytes))
-                    .await
-                    .map_err(|e| Error::Store {
-                        path: r.clone(),
-                        source: e,
-                    })?;
-                manifest
-                    .lock()
-                    .expect("manifest lock")
-                    .files
-                    .insert(r, (m.size, m.e_tag.clone()));
-                bar.inc(n);
-                Ok(n)
+                let mut got = Fetched::default();
+                let r = job.rel;
+                if let Some(m) = job.data {
+                    let bytes = fetch(src, &m).await?;
+                    // Verify before the file becomes visible: a truncated copy must not be queried.
+                    parquet::file::metadata::ParquetMetaDataReader::new()
+                        .parse_and_finish(&bytes)
+                        .map_err(|e| Error::Parquet {
+                            partition: r.clone(),
+                            source: e,
+                        })?;
+                    let n = bytes.len() as u64;
+                    put(dst, &r, bytes).await?;
+                    manifest
+                        .lock()
+                        .expect("manifest lock")
+                        .files
+                        .insert(r.clone(), (m.size, m.e_tag.clone()));
+                    bar.inc(n);
+                    got.data = Some(n);
+                }
+                if let Some((im, ir)) = job.index {
+                    // After its data file: the reader ignores an index older than its file.
+                    match copy_index(src, dst, &im, &ir, &r).await {
+                        Ok(()) => {
+                            manifest
+                                .lock()
+                                .expect("manifest lock")
+                                .files
+                                .insert(ir, (im.size, im.e_tag.clone()));
+                            got.index = Some(true);
+                        }
+                        Err(e) => {
+                            tracing::warn!(index = %ir, error = %e, "n-gram index not copied; offline LIKE reads its file whole");
+                            got.index = Some(false);
+                        }
+                    }
+                    bar.inc(im.size);
+                }
+                Ok(got)
             }
         })
         .buffer_unordered(opts.parallel.max(1))
@@ -227,29 +343,43 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
     let m = std::mem::take(&mut *manifest.lock().expect("manifest lock"));
     save_manifest(dst, &m).await?;
     for r in results {
-        let n = r?;
-        summary.fetched_files += 1;
-        summary.fetched_bytes += n;
+        let got = r?;
+        if let Some(n) = got.data {
+            summary.fetched_files += 1;
+            summary.fetched_bytes += n;
+        }
+        match got.index {
+            Some(true) => summary.fetched_indexes += 1,
+            Some(false) => summary.failed_indexes += 1,
+            None => {}
+        }
     }
     // Mirror: a file the source no longer lists (a compaction there replaced it) would double
     // its rows offline. Only once everything new has arrived.
     let mut day = opts.since;
     while day <= until {
         let (_, local) = list_partition(dst, &opts.tenant, day).await?;
-        for m in local
-            .into_iter()
-            .filter(|m| layout::is_data_file(&m.location))
-        {
-            let r = rel(dst, &m.location);
-            if !wanted.contains(&r) {
+        for m in local {
+            // A data file, or an index, whose data file the source no longer lists.
+            let (data, is_data) = if layout::is_data_file(&m.location) {
+                (rel(dst, &m.location), true)
+            } else if grams::is_index(&m.location) {
+                match data_rel(dst, &m.location) {
+                    Some(d) => (d, false),
+                    None => continue,
+                }
+            } else {
+                continue;
+            };
+            if !wanted.contains(&data) {
                 dst.store()
                     .delete(&m.location)
                     .await
                     .map_err(|e| Error::Store {
-                        path: r.clone(),
+                        path: rel(dst, &m.location),
                         source: e,
                     })?;
-                summary.removed_files += 1;
+                summary.removed_files += usize::from(is_data);
             }
         }
         day = day.succ_opt().expect("dates before year 262143");

@@ -108,8 +108,21 @@ async fn sync_downloads_partitions_resumes_and_answers_offline() {
         (first.partitions, first.fetched_files, first.skipped_files),
         (2, 2, 0)
     );
-    // Only the asked tenant and days arrived.
+    // Only the asked tenant and days arrived, each data file with its n-gram index.
+    assert_eq!(first.fetched_indexes, 2, "{first:?}");
     let files = super::schema::walk(&dir.path().join("data"));
+    assert_eq!(files.len(), 4, "{files:?}");
+    let files: Vec<_> = files
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    for f in &files {
+        let ix = f.with_file_name(format!(
+            "_grams-{}.bin",
+            f.file_stem().unwrap().to_str().unwrap()
+        ));
+        assert!(ix.exists(), "{ix:?}");
+    }
     assert!(
         files
             .iter()
@@ -118,10 +131,37 @@ async fn sync_downloads_partitions_resumes_and_answers_offline() {
     );
     assert!(!dir.path().join("data/acme/2024-03-20").exists());
 
-    // An interrupted run: one file lost locally. The rerun fetches only that one.
+    // An interrupted run: one file lost locally. The rerun fetches only that one (and its
+    // index again: the copy beside the refetched file would be older than it).
     std::fs::remove_file(&files[0]).unwrap();
     let again = sync(&s3, &local, &o).await.unwrap();
-    assert_eq!((again.fetched_files, again.skipped_files), (1, 1));
+    assert_eq!(
+        (
+            again.fetched_files,
+            again.skipped_files,
+            again.fetched_indexes
+        ),
+        (1, 1, 1),
+        "{again:?}"
+    );
+    // A lost index alone: only it is fetched. A hostile or torn one at the source would be
+    // refused, not copied: the offline answer never depends on it (tests/it/grams.rs).
+    let lost_ix = super::schema::walk(&dir.path().join("data"))
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("_grams-"))
+        .unwrap();
+    std::fs::remove_file(&lost_ix).unwrap();
+    let again = sync(&s3, &local, &o).await.unwrap();
+    assert_eq!(
+        (
+            again.fetched_files,
+            again.skipped_files,
+            again.fetched_indexes
+        ),
+        (0, 2, 1),
+        "{again:?}"
+    );
+    assert!(lost_ix.exists());
 
     // Offline answers equal the S3 answers for those days.
     let s3_engine = common::engine(&s3, Some("acme")).await;
@@ -134,6 +174,17 @@ async fn sync_downloads_partitions_resumes_and_answers_offline() {
         assert!(!want.is_empty(), "{sql}");
         assert_eq!(common::rows(&local_engine, sql).await, want, "{sql}");
     }
+    // Offline LIKE reads through the copied indexes, and answers as S3 does.
+    let like = r#"SELECT count(*) FROM events WHERE event_data LIKE '%"login":"root"%' AND event_date >= DATE '2024-03-21'"#;
+    assert_eq!(
+        common::rows(&local_engine, like).await,
+        common::rows(&s3_engine, like).await
+    );
+    let plan = common::rows(&local_engine, &format!("EXPLAIN ANALYZE {like}"))
+        .await
+        .concat()
+        .join(" ");
+    assert!(plan.contains("unindexed_files=0"), "{plan}");
 
     // The same events land a second time on S3 (a redelivery beyond the dedup window), and
     // compaction there keeps one row per uid. A new sync mirrors it: the replaced files go.
@@ -163,4 +214,10 @@ async fn sync_downloads_partitions_resumes_and_answers_offline() {
     );
     let local_engine = common::engine(&local, Some("acme")).await;
     assert_eq!(common::rows(&local_engine, count).await, before);
+    // The replaced files' indexes went with them: one index per data file, no orphan.
+    let left = super::schema::walk(&dir.path().join("data"));
+    let (data, ix): (Vec<_>, Vec<_>) = left
+        .iter()
+        .partition(|f| f.extension().is_some_and(|e| e == "parquet"));
+    assert_eq!((data.len(), ix.len()), (2, 2), "{left:?}");
 }

@@ -41,10 +41,19 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     };
     let s = sync::sync(&src, &dst, &opts).await?;
     println!(
-        "{} partitions: fetched {} files ({} bytes), {} already present, {} removed (compacted at the source); now: auditlake sql --lake {} --tenant {}",
+        "{} partitions: fetched {} files ({} bytes) and {} n-gram indexes{}, {} already present, {} removed (compacted at the source); now: auditlake sql --lake {} --tenant {}",
         s.partitions,
         s.fetched_files,
         s.fetched_bytes,
+        s.fetched_indexes,
+        if s.failed_indexes > 0 {
+            format!(
+                " ({} indexes not copied: offline LIKE reads those files whole)",
+                s.failed_indexes
+            )
+        } else {
+            String::new()
+        },
         s.skipped_files,
         s.removed_files,
         a.to,

@@ -92,6 +92,8 @@ pub struct CompactSummary {
     pub plan: Option<MergePlan>,
     /// Merge levels (1: every input at once).
     pub merge_levels: usize,
+    /// N-gram indexes built for files left as they were that had none (or an outdated one).
+    pub indexes_built: usize,
 }
 
 /// Reads a whole Parquet file of the lake into batches of the file schema (the consumer's
@@ -397,6 +399,39 @@ async fn tidy(lake: &Lake, tenant: &str, date: NaiveDate, lock_ttl: Duration) ->
     Ok(out)
 }
 
+/// Builds the n-gram index of every live file that has no current one (none, or one older
+/// than its file, which readers ignore): a lake written before indexes existed gets them from
+/// its next `compact`, partitions with nothing to merge included. Under the partition's lock,
+/// so no compaction replaces a file meanwhile; one file's `event_data` streamed at a time.
+async fn build_missing_indexes(
+    store: &Arc<dyn ObjectStore>,
+    listing: &[ObjectMeta],
+    live: Vec<ObjectMeta>,
+) -> Result<usize> {
+    let indexes: std::collections::HashMap<String, &ObjectMeta> = listing
+        .iter()
+        .filter(|m| grams::is_index(&m.location))
+        .filter_map(|m| Some((grams::data_name(&m.location)?, m)))
+        .collect();
+    let missing: Vec<ObjectMeta> = live
+        .into_iter()
+        .filter(|m| {
+            indexes
+                .get(&name(&m.location))
+                .is_none_or(|ix| ix.last_modified < m.last_modified)
+        })
+        .collect();
+    let mut built = 0;
+    for input in merge::open(store, missing).await? {
+        let index = merge::build_index(store, &input).await?;
+        if writer::put_index(store.as_ref(), &input.meta.location, index).await {
+            tracing::info!(file = %input.meta.location, rows = input.rows(), "built a missing n-gram index");
+            built += 1;
+        }
+    }
+    Ok(built)
+}
+
 async fn compact_locked(
     lake: &Lake,
     tenant: &str,
@@ -411,7 +446,7 @@ async fn compact_locked(
     summary.recovered = t.recovered;
     summary.cleaned = t.cleaned;
     let listing = list(store.as_ref(), &prefix).await?;
-    let mut live = live_files(store.as_ref(), listing)
+    let mut live = live_files(store.as_ref(), listing.clone())
         .await
         .map_err(|e| Error::store(prefix.to_string(), e))?;
     // Oldest file first (UUIDv7 names sort by write time), so the first copy of a uid wins.
@@ -421,6 +456,7 @@ async fn compact_locked(
     if live.len() < o.min_files.max(1) {
         summary.skipped = true;
         summary.files_after = live.len();
+        summary.indexes_built = build_missing_indexes(&store, &listing, live).await?;
         return Ok(());
     }
     let inputs = merge::open(&store, live).await?;

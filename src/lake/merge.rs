@@ -164,6 +164,32 @@ fn perr(p: &Path, source: parquet::errors::ParquetError) -> Error {
     }
 }
 
+/// Builds a file's n-gram index from its `event_data` column, streamed a batch at a time (for
+/// a file written without one: a lake older than the indexes, or a failed index write).
+pub async fn build_index(store: &Arc<dyn ObjectStore>, input: &Input) -> Result<Vec<u8>> {
+    let idx = input
+        .arrow
+        .schema()
+        .index_of(schema::EVENT_DATA_COLUMN)
+        .map_err(|_| Error::Other(format!("{} has no event_data column", input.meta.location)))?;
+    let mask = ProjectionMask::roots(input.arrow.parquet_schema(), [idx]);
+    let mut s = input.stream(store, Some(mask))?;
+    let mut b = grams::Builder::default();
+    while let Some(batch) = s.next().await {
+        let batch = batch.map_err(|e| perr(&input.meta.location, e))?;
+        b.push_batch(&batch)?;
+    }
+    if b.rows() != input.rows() {
+        return Err(Error::Other(format!(
+            "{}: read {} rows of event_data, the footer says {}",
+            input.meta.location,
+            b.rows(),
+            input.rows()
+        )));
+    }
+    Ok(b.finish(input.meta.size))
+}
+
 /// Reads the footers of the inputs (one small ranged read each).
 pub async fn open(store: &Arc<dyn ObjectStore>, metas: Vec<ObjectMeta>) -> Result<Vec<Input>> {
     let mut out = Vec::with_capacity(metas.len());

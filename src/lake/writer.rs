@@ -215,13 +215,17 @@ pub async fn put_file_at(
 /// Puts a data file's n-gram index, after the file itself: a reader that finds an index finds
 /// its file. Failing to write it costs speed, not data (the file is then read whole), so it is
 /// a warning, not an error; it is not fsynced for the same reason (a torn index fails its
-/// checksum and is ignored).
-pub async fn put_index(store: &dyn object_store::ObjectStore, data: &Path, index: Vec<u8>) {
+/// checksum and is ignored). Whether it was written.
+pub async fn put_index(store: &dyn object_store::ObjectStore, data: &Path, index: Vec<u8>) -> bool {
     let Some(p) = grams::index_path(data) else {
-        return;
+        return false;
     };
-    if let Err(e) = store.put(&p, PutPayload::from(index)).await {
-        tracing::warn!(path = %p, error = %e, "could not write the n-gram index; LIKE reads the file whole");
+    match store.put(&p, PutPayload::from(index)).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(path = %p, error = %e, "could not write the n-gram index; LIKE reads the file whole");
+            false
+        }
     }
 }
 

@@ -279,6 +279,68 @@ async fn compaction_writes_indexes_for_its_files_and_drops_the_old_ones() {
     assert!(text.contains("unindexed_files=0"), "{text}");
 }
 
+/// A lake whose files have no index (written before indexes existed, or an index write that
+/// failed) and one whose index is older than its file get them from `compact`, even where
+/// there is nothing to merge: the same bytes the writer made, and `LIKE` prunes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_builds_missing_and_outdated_indexes_of_files_it_leaves_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = demo_lake(dir.path()).await;
+    let indexes = index_files(dir.path());
+    assert!(indexes.len() >= 2, "{indexes:?}");
+    let written: Vec<Vec<u8>> = indexes.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let lit = r#""login":"root""#;
+    let engine = common::engine(&lake, None).await;
+    let (want, _) = both(&engine, lit).await;
+    // All but the last lost; the last is made older than its file (touched after it).
+    let (last, lost) = indexes.split_last().unwrap();
+    for p in lost {
+        std::fs::remove_file(p).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let name = last.file_name().unwrap().to_str().unwrap();
+    let data = last.with_file_name(format!(
+        "{}.parquet",
+        name.trim_start_matches("_grams-").trim_end_matches(".bin")
+    ));
+    let f = std::fs::File::options().append(true).open(&data).unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+    let engine = common::engine(&lake, None).await;
+    let sql = format!("SELECT count(*) FROM events WHERE event_data LIKE '%{lit}%'");
+    assert!(!explain(&engine, &sql).await.contains("unindexed_files=0"));
+
+    use auditlake::lake::compact;
+    let mut built = 0;
+    for (tenant, date) in compact::partitions(&lake, Some("acme"), None)
+        .await
+        .unwrap()
+    {
+        let s = compact::compact_partition_with(&lake, &tenant, date, &Default::default())
+            .await
+            .unwrap();
+        assert!(s.skipped, "one file per partition: nothing to merge");
+        built += s.indexes_built;
+    }
+    assert_eq!(built, indexes.len());
+    assert_eq!(index_files(dir.path()), indexes);
+    for (p, w) in indexes.iter().zip(&written) {
+        assert_eq!(&std::fs::read(p).unwrap(), w, "{p:?} as the writer made it");
+    }
+    let engine = common::engine(&lake, None).await;
+    assert_eq!(both(&engine, lit).await, (want.clone(), want));
+    assert!(explain(&engine, &sql).await.contains("unindexed_files=0"));
+    // Nothing left to build the second time.
+    for (tenant, date) in compact::partitions(&lake, Some("acme"), None)
+        .await
+        .unwrap()
+    {
+        let s = compact::compact_partition_with(&lake, &tenant, date, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(s.indexes_built, 0);
+    }
+}
+
 /// Every data page of `event_data` starts on a granule boundary, in files merged from spilled
 /// runs of arbitrary-order input (whose batches end anywhere): a granule the index skips is a
 /// page never decompressed, one it keeps costs its own page only.

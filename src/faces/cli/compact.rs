@@ -117,8 +117,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     } else {
         let done = out.iter().filter(|s| !s.skipped).count();
         let busy = out.iter().filter(|s| s.locked_by.is_some()).count();
+        let indexed: usize = out.iter().map(|s| s.indexes_built).sum();
         println!(
-            "compacted {done} of {} partitions ({} duplicates removed{}{})",
+            "compacted {done} of {} partitions ({} duplicates removed{}{}{})",
             out.len(),
             out.iter().map(|s| s.duplicates_removed).sum::<usize>(),
             if busy > 0 {
@@ -128,6 +129,11 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             },
             if deleted > 0 {
                 format!(", replaced files of {deleted} deleted")
+            } else {
+                String::new()
+            },
+            if indexed > 0 {
+                format!(", {indexed} missing n-gram indexes built")
             } else {
                 String::new()
             }

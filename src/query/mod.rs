@@ -7,6 +7,7 @@ pub mod cells;
 pub mod engine;
 pub mod lazy_views;
 pub mod memory;
+pub mod reader;
 pub mod relations;
 pub mod runner;
 pub mod statements;

@@ -21,12 +21,12 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::TableType;
-use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -546,22 +546,39 @@ impl datafusion::catalog::TableProvider for EventsTable {
         {
             parquet.global.max_predicate_cache_size = Some(0);
         }
-        let format = ParquetFormat::default().with_options(parquet);
         let ts = TableSchema::builder(SCAN_FILE_SCHEMA.clone())
             .with_table_partition_cols(table_schema.fields()[schema::COLUMNS.len()..].to_vec())
             .build();
-        let source = format.file_source(ts);
+        // What `ParquetFormat::create_physical_plan` builds, with our reader factory in place
+        // of its cached one (see `query::reader`: page indexes cached for filtered scans).
+        let page_index = filters.iter().any(|f| {
+            f.column_refs()
+                .iter()
+                .any(|c| schema::COLUMNS.iter().any(|col| col.0 == c.name))
+        });
+        let runtime = state.runtime_env();
+        let factory = crate::query::reader::Factory::new(
+            runtime.object_store(&self.store_url)?,
+            runtime.cache_manager.get_file_metadata_cache(),
+            page_index,
+        );
+        let mut source = ParquetSource::new(ts)
+            .with_table_parquet_options(parquet.clone())
+            .with_parquet_file_reader_factory(Arc::new(factory));
+        if let Some(hint) = parquet.global.metadata_size_hint {
+            source = source.with_metadata_size_hint(hint);
+        }
         // The reader decodes in batches of the session's size (8,192 rows), and the predicate
         // cache decodes whole batches: a row selection of 1,024-row granules would save
         // nothing. Batches of one granule make each skipped granule a skipped page.
         let batch_size = (index_stats.granules_pruned > 0).then_some(grams::GRANULE_ROWS);
-        let conf = FileScanConfigBuilder::new(self.store_url.clone(), source)
+        let conf = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
             .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .with_batch_size(batch_size)
             .build();
-        let plan = format.create_physical_plan(state, conf).await?;
+        let plan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(conf);
         Ok(Arc::new(LakeScanExec::new(plan, stats, self.limits)))
     }
 }

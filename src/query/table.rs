@@ -565,6 +565,14 @@ impl datafusion::catalog::TableProvider for EventsTable {
         let mut source = ParquetSource::new(ts)
             .with_table_parquet_options(parquet.clone())
             .with_parquet_file_reader_factory(Arc::new(factory));
+        // The first read of a file fetches this many bytes from its end, hoping to get the
+        // footer (and page index) in one request: worth 512 KiB (DataFusion's default) on S3,
+        // where a second request costs a round trip; locally each byte is a copy from the
+        // page cache, and ours take ~6.5 KB of footer plus the page index. Measured on a
+        // month's first query (30 files): 64 KiB takes 1–2 ms less than 512 KiB.
+        if self.lake.is_local() {
+            parquet.global.metadata_size_hint = Some(LOCAL_METADATA_HINT);
+        }
         if let Some(hint) = parquet.global.metadata_size_hint {
             source = source.with_metadata_size_hint(hint);
         }
@@ -582,6 +590,9 @@ impl datafusion::catalog::TableProvider for EventsTable {
         Ok(Arc::new(LakeScanExec::new(plan, stats, self.limits)))
     }
 }
+
+/// Bytes read from a local file's end to find its footer (see `scan`).
+const LOCAL_METADATA_HINT: usize = 64 << 10;
 
 /// Evaluates partition-only predicates on every (tenant, date) at once.
 pub(crate) fn prune(

@@ -422,11 +422,25 @@ async fn build_missing_indexes(
         })
         .collect();
     let mut built = 0;
-    for input in merge::open(store, missing).await? {
-        let index = merge::build_index(store, &input).await?;
-        if writer::put_index(store.as_ref(), &input.meta.location, index).await {
-            tracing::info!(file = %input.meta.location, rows = input.rows(), "built a missing n-gram index");
-            built += 1;
+    for m in missing {
+        let path = m.location.clone();
+        // A file that cannot be read is the query's error to report, not this one's: the
+        // partition stays as it was, unindexed.
+        let index = async {
+            let inputs = merge::open(store, vec![m]).await?;
+            merge::build_index(store, &inputs[0]).await
+        }
+        .await;
+        match index {
+            Ok(index) => {
+                if writer::put_index(store.as_ref(), &path, index).await {
+                    tracing::info!(file = %path, "built a missing n-gram index");
+                    built += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(file = %path, error = %e.chain(": "), "could not build the n-gram index; LIKE reads the file whole")
+            }
         }
     }
     Ok(built)

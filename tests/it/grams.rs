@@ -42,6 +42,18 @@ fn index_files(dir: &FsPath) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Sets the modification time of an index's data file to now (its bytes unchanged): the
+/// index is then older than its file.
+fn touch_data_file_of(index: &FsPath) {
+    let name = index.file_name().unwrap().to_str().unwrap();
+    let data = index.with_file_name(format!(
+        "{}.parquet",
+        name.trim_start_matches("_grams-").trim_end_matches(".bin")
+    ));
+    let f = std::fs::File::options().append(true).open(&data).unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+}
+
 async fn count(engine: &auditlake::query::engine::Engine, sql: &str) -> String {
     common::rows(engine, sql).await[0][0].clone()
 }
@@ -220,13 +232,7 @@ async fn hostile_or_stale_index_files_are_ignored() {
     // Touch the data files: now each index is older than its file and ignored.
     std::thread::sleep(std::time::Duration::from_millis(20));
     for ix in &indexes {
-        let name = ix.file_name().unwrap().to_str().unwrap();
-        let data = ix.with_file_name(format!(
-            "{}.parquet",
-            name.trim_start_matches("_grams-").trim_end_matches(".bin")
-        ));
-        let f = std::fs::File::options().append(true).open(&data).unwrap();
-        f.set_modified(std::time::SystemTime::now()).unwrap();
+        touch_data_file_of(ix);
     }
     let engine = common::engine(&lake, None).await;
     assert_eq!(both(&engine, lit).await.0, want);
@@ -298,29 +304,32 @@ async fn compact_builds_missing_and_outdated_indexes_of_files_it_leaves_alone() 
         std::fs::remove_file(p).unwrap();
     }
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let name = last.file_name().unwrap().to_str().unwrap();
-    let data = last.with_file_name(format!(
-        "{}.parquet",
-        name.trim_start_matches("_grams-").trim_end_matches(".bin")
-    ));
-    let f = std::fs::File::options().append(true).open(&data).unwrap();
-    f.set_modified(std::time::SystemTime::now()).unwrap();
+    touch_data_file_of(last);
     let engine = common::engine(&lake, None).await;
     let sql = format!("SELECT count(*) FROM events WHERE event_data LIKE '%{lit}%'");
     assert!(!explain(&engine, &sql).await.contains("unindexed_files=0"));
 
-    use auditlake::lake::compact;
-    let mut built = 0;
-    for (tenant, date) in compact::partitions(&lake, Some("acme"), None)
-        .await
-        .unwrap()
-    {
-        let s = compact::compact_partition_with(&lake, &tenant, date, &Default::default())
-            .await
-            .unwrap();
-        assert!(s.skipped, "one file per partition: nothing to merge");
-        built += s.indexes_built;
-    }
+    // And a partition whose one file is not Parquet: no index for it, and no failure of the
+    // run (the file is the queries' error to report).
+    let junk = dir.path().join("lake/data/acme/2030-01-01");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(
+        junk.join("01a2374f-0000-7000-8000-000000000000.parquet"),
+        b"PAR1 junk",
+    )
+    .unwrap();
+    let summaries = compact_all(&lake).await;
+    std::fs::remove_dir_all(&junk).unwrap();
+    assert!(
+        summaries.iter().all(|s| s.skipped),
+        "one file per partition: nothing to merge"
+    );
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.date == "2030-01-01" && s.indexes_built == 0)
+    );
+    let built: usize = summaries.iter().map(|s| s.indexes_built).sum();
     assert_eq!(built, indexes.len());
     assert_eq!(index_files(dir.path()), indexes);
     for (p, w) in indexes.iter().zip(&written) {
@@ -330,15 +339,26 @@ async fn compact_builds_missing_and_outdated_indexes_of_files_it_leaves_alone() 
     assert_eq!(both(&engine, lit).await, (want.clone(), want));
     assert!(explain(&engine, &sql).await.contains("unindexed_files=0"));
     // Nothing left to build the second time.
-    for (tenant, date) in compact::partitions(&lake, Some("acme"), None)
-        .await
-        .unwrap()
-    {
-        let s = compact::compact_partition_with(&lake, &tenant, date, &Default::default())
+    assert!(
+        compact_all(&lake)
             .await
-            .unwrap();
-        assert_eq!(s.indexes_built, 0);
+            .iter()
+            .all(|s| s.indexes_built == 0)
+    );
+}
+
+/// `compact` with the default options over every partition of `acme`.
+async fn compact_all(lake: &Lake) -> Vec<auditlake::lake::compact::CompactSummary> {
+    use auditlake::lake::compact;
+    let mut out = Vec::new();
+    for (tenant, date) in compact::partitions(lake, Some("acme"), None).await.unwrap() {
+        out.push(
+            compact::compact_partition_with(lake, &tenant, date, &Default::default())
+                .await
+                .unwrap(),
+        );
     }
+    out
 }
 
 /// Every data page of `event_data` starts on a granule boundary, in files merged from spilled

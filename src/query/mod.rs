@@ -5,6 +5,7 @@ pub mod accel;
 pub mod athena;
 pub mod cells;
 pub mod engine;
+pub mod footer_counts;
 pub mod lazy_views;
 pub mod memory;
 pub mod reader;

@@ -13,6 +13,7 @@ mod consume;
 mod demo;
 mod differential;
 mod flight;
+mod footer_counts;
 mod fusion;
 mod fuzz;
 mod glue;

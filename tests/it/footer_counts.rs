@@ -149,3 +149,31 @@ async fn counts_that_need_rows_are_not_taken_from_footers() {
         common::rows(&engine, "SELECT count(*) FROM events").await
     );
 }
+
+/// DataFusion splits a file of more than 1 MiB into byte ranges when there are fewer files
+/// than cores: the file is counted once (by its range that starts at 0), not once per range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_split_into_byte_ranges_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = auditlake::lake::Lake::open(dir.path().to_str().unwrap()).unwrap();
+    let f = dir.path().join("one-day.ndjson");
+    std::fs::write(&f, common::demo_lines(5, 1, 8000, None).join("\n")).unwrap();
+    common::ingest(&lake, "acme", &[f]).await;
+    let engine = common::engine(&lake, Some("acme")).await;
+    let fast = "SELECT event_date, count(*) FROM events GROUP BY 1";
+    let p = plan(&engine, fast).await;
+    assert!(p.contains("rows counted from 1 file footers"), "{p}");
+    // Two ranges of the one file, so the split really happened.
+    assert_eq!(p.matches(".parquet:").count(), 2, "{p}");
+    let got = common::rows(&engine, fast).await;
+    assert_eq!(
+        got,
+        common::rows(
+            &engine,
+            "SELECT event_date, sum(length(uid) * 0 + 1) FROM events GROUP BY 1"
+        )
+        .await
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0][1].parse::<u64>().unwrap() > 7000, "{got:?}");
+}

@@ -92,6 +92,8 @@ pub struct EventsTable {
     pinned: Option<Arc<Vec<PinnedPartition>>>,
     /// The n-gram indexes read by earlier `LIKE` scans of this session.
     indexes: Arc<IndexCache>,
+    /// The Bloom filters read by earlier filtered scans of this session (`query::reader`).
+    blooms: Arc<crate::query::reader::BloomCache>,
 }
 
 /// One partition and its live files, as a caller listed them.
@@ -112,6 +114,7 @@ impl EventsTable {
             store_url,
             pinned: None,
             indexes: Arc::default(),
+            blooms: Arc::default(),
         })
     }
 
@@ -124,6 +127,7 @@ impl EventsTable {
             store_url: self.store_url.clone(),
             pinned: Some(Arc::new(parts)),
             indexes: self.indexes.clone(),
+            blooms: self.blooms.clone(),
         }
     }
 
@@ -561,6 +565,7 @@ impl datafusion::catalog::TableProvider for EventsTable {
             runtime.object_store(&self.store_url)?,
             runtime.cache_manager.get_file_metadata_cache(),
             page_index,
+            Arc::clone(&self.blooms),
         );
         // The first read of a file fetches this many bytes from its end, hoping to get the
         // footer (and page index) in one request: worth 512 KiB (DataFusion's default) on S3,

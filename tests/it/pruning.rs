@@ -112,11 +112,9 @@ async fn bytes_scanned_cutoff_stops_the_query() {
     assert!(err.to_string().contains("bytes scanned"), "{err}");
 }
 
-/// A point lookup by `uid` skips, by the files' Bloom filters, every row group that lacks it
-/// (rows are sorted by event type and time, so min/max cannot), and answers the same.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_uid_lookup_skips_files_by_bloom_filter() {
-    // Demo uids are random: every day's min/max spans nearly all of them.
+/// Three days of 2,000 demo events for `acme` (random uids: every day's min/max spans nearly
+/// all of them), and a uid of the middle day.
+async fn uid_lake() -> (tempfile::TempDir, auditlake::lake::Lake, String) {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("d.ndjson");
     common::run_ok(
@@ -135,21 +133,35 @@ async fn a_uid_lookup_skips_files_by_bloom_filter() {
     let lake = auditlake::lake::Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
     common::ingest(&lake, "acme", &[events]).await;
     let engine = common::engine(&lake, Some("acme")).await;
-    let uid = &common::rows(
+    let uid = common::rows(
         &engine,
         "SELECT uid FROM events WHERE event_date = DATE '2024-05-02' ORDER BY uid LIMIT 1 OFFSET 777",
     )
-    .await[0][0];
-    let sql = format!("SELECT uid, event_type FROM events WHERE uid = '{uid}'");
-    let got = common::rows(&engine, &sql).await;
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(&got[0][0], uid);
-    let explain = common::rows(&engine, &format!("EXPLAIN ANALYZE {sql}")).await;
-    let text: String = explain
+    .await[0][0]
+        .clone();
+    (dir, lake, uid)
+}
+
+async fn explain_analyze(engine: &auditlake::query::engine::Engine, sql: &str) -> String {
+    common::rows(engine, &format!("EXPLAIN ANALYZE {sql}"))
+        .await
         .iter()
         .map(|r| r.join(" "))
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+}
+
+/// A point lookup by `uid` skips, by the files' Bloom filters, every row group that lacks it
+/// (rows are sorted by event type and time, so min/max cannot), and answers the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uid_lookup_skips_files_by_bloom_filter() {
+    let (_dir, lake, uid) = uid_lake().await;
+    let engine = common::engine(&lake, Some("acme")).await;
+    let sql = format!("SELECT uid, event_type FROM events WHERE uid = '{uid}'");
+    let got = common::rows(&engine, &sql).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0][0], uid);
+    let text = explain_analyze(&engine, &sql).await;
     // 3 partitions, a row group each; min/max keep all three, the Bloom filters one.
     assert!(
         text.contains("row_groups_pruned_statistics=3 total → 3 matched"),
@@ -159,4 +171,43 @@ async fn a_uid_lookup_skips_files_by_bloom_filter() {
         text.contains("row_groups_pruned_bloom_filter=3 total → 1 matched"),
         "{text}"
     );
+}
+
+/// A session reads each file's Bloom filter once (`query::reader::BloomCache`): the second
+/// lookup reads fewer bytes, prunes the same row groups and answers the same; another session
+/// reads them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_reads_bloom_filters_once() {
+    let (_dir, lake, uid) = uid_lake().await;
+    let sql = format!("SELECT uid, event_type FROM events WHERE uid = '{uid}'");
+    let engine = common::engine(&lake, Some("acme")).await;
+    let first = engine.execute(&sql).await.unwrap();
+    let second = engine.execute(&sql).await.unwrap();
+    assert_eq!(common::rows(&engine, &sql).await.len(), 1);
+    // Footers (metadata cache) and Bloom filters are read by the first only; the second reads
+    // the one matching row group's pages, the first those and three filters (~5 KB each).
+    assert!(
+        second.stats.bytes_scanned + 3 * 1024 < first.stats.bytes_scanned,
+        "first {} second {}",
+        first.stats.bytes_scanned,
+        second.stats.bytes_scanned
+    );
+    let text = explain_analyze(&engine, &sql).await;
+    assert!(
+        text.contains("row_groups_pruned_bloom_filter=3 total → 1 matched"),
+        "{text}"
+    );
+    // A uid in no file, inside every file's min/max: every row group pruned by the cached
+    // filters too.
+    let absent = format!("SELECT uid FROM events WHERE uid = '{uid}x'");
+    assert!(common::rows(&engine, &absent).await.is_empty());
+    assert!(common::rows(&engine, &absent).await.is_empty());
+    let text = explain_analyze(&engine, &absent).await;
+    assert!(
+        text.contains("row_groups_pruned_bloom_filter=3 total → 0 matched"),
+        "{text}"
+    );
+    let other = common::engine(&lake, Some("acme")).await;
+    let again = other.execute(&sql).await.unwrap();
+    assert_eq!(again.stats.bytes_scanned, first.stats.bytes_scanned);
 }

@@ -190,3 +190,80 @@ fn bloom_ranges(meta: &ParquetMetaData) -> Vec<Range<u64>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use parquet::file::metadata::{
+        ColumnChunkMetaData, FileMetaData, ParquetMetaData, RowGroupMetaData,
+    };
+    use parquet::schema::types::SchemaDescriptor;
+
+    use super::{BLOOM_CACHE_BYTES, BloomCache, MAX_CACHED_BLOOM, bloom_ranges};
+
+    /// A footer of one row group whose columns claim these Bloom filter (offset, length)s.
+    fn footer(blooms: &[(Option<i64>, Option<i32>)]) -> ParquetMetaData {
+        let fields: String = (0..blooms.len())
+            .map(|i| format!("optional binary c{i};"))
+            .collect();
+        let schema =
+            parquet::schema::parser::parse_message_type(&format!("message m {{ {fields} }}"))
+                .unwrap();
+        let descr = Arc::new(SchemaDescriptor::new(Arc::new(schema)));
+        let columns = blooms
+            .iter()
+            .enumerate()
+            .map(|(i, &(off, len))| {
+                ColumnChunkMetaData::builder(descr.column(i))
+                    .set_bloom_filter_offset(off)
+                    .set_bloom_filter_length(len)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let rg = RowGroupMetaData::builder(descr.clone())
+            .set_num_rows(1)
+            .set_column_metadata(columns)
+            .build()
+            .unwrap();
+        ParquetMetaData::new(FileMetaData::new(1, 1, None, None, descr, None), vec![rg])
+    }
+
+    #[test]
+    fn only_stated_sane_bloom_ranges_are_cached() {
+        let max = i32::try_from(MAX_CACHED_BLOOM).unwrap();
+        let meta = footer(&[
+            (Some(100), Some(50)),      // ours: cached
+            (Some(-5), Some(50)),       // negative offset
+            (Some(i64::MAX), Some(10)), // past any file: listed, but its read fails and caches nothing
+            (Some(200), Some(-1)),      // negative length
+            (Some(300), Some(0)),       // empty
+            (Some(400), Some(max + 1)), // larger than one cached filter may be
+            (Some(500), None),          // length not stated: read as parquet does
+            (None, Some(10)),           // no filter
+            (Some(600), Some(max)),     // the largest cached
+        ]);
+        let past = i64::MAX as u64;
+        assert_eq!(
+            bloom_ranges(&meta),
+            vec![100..150, past..past + 10, 600..600 + MAX_CACHED_BLOOM]
+        );
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound() {
+        let cache = BloomCache::default();
+        let key = |i: u64| ("f".to_string(), 1, chrono::DateTime::UNIX_EPOCH, i, i + 1);
+        let chunk = Bytes::from(vec![0u8; 1 << 20]);
+        for i in 0..(BLOOM_CACHE_BYTES as u64 >> 20) * 3 {
+            cache.put(key(i), chunk.clone());
+            assert!(cache.bytes() <= BLOOM_CACHE_BYTES, "{}", cache.bytes());
+        }
+        // The newest entry survives a reset; a key never put is absent.
+        let last = (BLOOM_CACHE_BYTES as u64 >> 20) * 3 - 1;
+        assert_eq!(cache.get(&key(last)).map(|b| b.len()), Some(1 << 20));
+        assert!(cache.get(&key(u64::MAX - 1)).is_none());
+    }
+}

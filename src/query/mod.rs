@@ -5,6 +5,7 @@ pub mod accel;
 pub mod athena;
 pub mod cells;
 pub mod engine;
+pub mod file_stats;
 pub mod footer_counts;
 pub mod lazy_views;
 pub mod memory;

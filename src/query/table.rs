@@ -512,6 +512,32 @@ impl datafusion::catalog::TableProvider for EventsTable {
                 .into_iter()
                 .flatten()
                 .collect();
+        // Files whose cached footers prove no row can pass the filters (`query::file_stats`).
+        let runtime = state.runtime_env();
+        let mut footer_pruned = 0;
+        let listed = if *FILE_STATS_PRUNING {
+            let candidates: Vec<PartitionedFile> = listed.iter().map(|(f, _)| f.clone()).collect();
+            match crate::query::file_stats::keep(
+                &candidates,
+                filters,
+                &table_schema,
+                &PARTITION_COLS,
+                runtime.cache_manager.get_file_metadata_cache().as_ref(),
+                state,
+            ) {
+                Some(keep) => {
+                    footer_pruned = keep.iter().filter(|k| !**k).count();
+                    listed
+                        .into_iter()
+                        .zip(keep)
+                        .filter_map(|(f, k)| k.then_some(f))
+                        .collect()
+                }
+                None => listed,
+            }
+        } else {
+            listed
+        };
         let mut index_stats = IndexStats::default();
         let files: Vec<PartitionedFile> = if grams.is_empty() {
             listed.into_iter().map(|(f, _)| f).collect()
@@ -524,6 +550,7 @@ impl datafusion::catalog::TableProvider for EventsTable {
             partitions_scanned: kept.len(),
             files: files.len(),
             bytes: files.iter().map(|f| f.object_meta.size).sum(),
+            footer_pruned,
             index: index_stats,
         };
         tracing::debug!(?stats, "events scan planned");
@@ -560,7 +587,6 @@ impl datafusion::catalog::TableProvider for EventsTable {
                 .iter()
                 .any(|c| schema::COLUMNS.iter().any(|col| col.0 == c.name))
         });
-        let runtime = state.runtime_env();
         let factory = crate::query::reader::Factory::new(
             runtime.object_store(&self.store_url)?,
             runtime.cache_manager.get_file_metadata_cache(),
@@ -596,6 +622,11 @@ impl datafusion::catalog::TableProvider for EventsTable {
         Ok(Arc::new(LakeScanExec::new(plan, stats, self.limits)))
     }
 }
+
+/// `AUDITLAKE_FILE_STATS=0` turns off pruning files by their cached footers' statistics (to
+/// measure it, or to rule it out when a query's answer is in doubt).
+static FILE_STATS_PRUNING: LazyLock<bool> =
+    LazyLock::new(|| std::env::var("AUDITLAKE_FILE_STATS").as_deref() != Ok("0"));
 
 /// Bytes read from a local file's end to find its footer (see `scan`).
 const LOCAL_METADATA_HINT: usize = 64 << 10;
@@ -668,6 +699,9 @@ pub struct PruneStats {
     pub partitions_scanned: usize,
     pub files: usize,
     pub bytes: u64,
+    /// Files of the scanned partitions left out because their cached footers' statistics
+    /// prove no row can pass the filters (`query::file_stats`); not in `files`.
+    pub footer_pruned: usize,
     pub index: IndexStats,
 }
 
@@ -819,6 +853,13 @@ impl DisplayAs for LakeScanExec {
             self.stats.files,
             self.stats.bytes
         )?;
+        if self.stats.footer_pruned > 0 {
+            write!(
+                f,
+                " footer_stats: files_pruned={}",
+                self.stats.footer_pruned
+            )?;
+        }
         let ix = &self.stats.index;
         if ix.granules > 0 || ix.unindexed_files > 0 {
             write!(

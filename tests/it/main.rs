@@ -12,6 +12,7 @@ mod compaction;
 mod consume;
 mod demo;
 mod differential;
+mod file_stats;
 mod flight;
 mod footer_counts;
 mod fusion;

@@ -23,7 +23,7 @@
 //! (`event_date = … OR event_time > …`) prunes too.
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -93,51 +93,6 @@ pub(crate) fn keep(
             None
         }
     }
-}
-
-/// `files` with the Arrow schema the scan reads them as stated up front, for those whose
-/// cached footer shows the exact Parquet schema our writer gives every lake file.
-///
-/// Why: without it the reader decodes each file's embedded `ARROW:schema` (base64, then an
-/// IPC flatbuffer), converts the Parquet schema under it, then converts it once more with the
-/// scan's string-view types — per file, per query: 8.5 % of a warm 30-file uid lookup's CPU.
-/// With it, one conversion checked against the given schema. Any other file (a foreign
-/// writer's, an older layout, a footer not cached yet) is left to that inference: the reader
-/// refuses a supplied schema that does not match the file, so guessing would turn a readable
-/// file into an error.
-pub(crate) fn with_known_schema(
-    mut files: Vec<PartitionedFile>,
-    scan_schema: &SchemaRef,
-    cache: &FileMetadataCache,
-) -> Vec<PartitionedFile> {
-    for f in &mut files {
-        if f.arrow_schema.is_none() && cached(cache, f).is_some_and(|m| stored_as_ours(&m)) {
-            f.arrow_schema = Some(Arc::clone(scan_schema));
-        }
-    }
-    files
-}
-
-/// The Parquet schema arrow-rs writes for `schema::file_schema()`: every lake file's.
-static OUR_PARQUET_SCHEMA: LazyLock<Option<parquet::schema::types::SchemaDescPtr>> =
-    LazyLock::new(|| {
-        parquet::arrow::ArrowSchemaConverter::new()
-            .convert(&crate::schema::file_schema())
-            .ok()
-            .map(Arc::new)
-    });
-
-/// Whether a footer's columns are exactly those our writer writes (names, order, physical and
-/// logical types, repetition); the root's name is not part of it.
-pub(crate) fn stored_as_ours(meta: &ParquetMetaData) -> bool {
-    let Some(ours) = OUR_PARQUET_SCHEMA.as_ref() else {
-        return false;
-    };
-    meta.file_metadata()
-        .schema_descr()
-        .root_schema()
-        .get_fields()
-        == ours.root_schema().get_fields()
 }
 
 /// The file's footer if the session's cache holds it for this very file (same size and
@@ -317,7 +272,7 @@ mod tests {
     use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
     use parquet::file::properties::WriterProperties;
 
-    use super::{Bound, file_bound, stored_as_ours};
+    use super::{Bound, file_bound};
 
     /// A file of `cols`, two rows per row group.
     fn footer(cols: Vec<(&str, ArrayRef)>) -> ParquetMetaData {
@@ -406,41 +361,6 @@ mod tests {
         assert_eq!(file_bound(&m, &score, Bound::Max), None);
         let uid = Field::new("uid", DataType::Utf8View, true);
         assert_eq!(file_bound(&m, &uid, Bound::Min), None);
-    }
-
-    #[test]
-    fn only_our_writers_schema_is_known() {
-        let file = crate::schema::file_schema();
-        let rows = 3;
-        let cols: Vec<ArrayRef> = file
-            .fields()
-            .iter()
-            .map(|f| arrow::array::new_null_array(f.data_type(), rows))
-            .collect();
-        let batch = RecordBatch::try_new(file.clone(), cols.clone()).unwrap();
-        let ours =
-            crate::lake::writer::encode(&batch, &Default::default(), "t/2024-05-01").unwrap();
-        let meta = ParquetMetaDataReader::new()
-            .parse_and_finish(&bytes::Bytes::from(ours.parquet))
-            .unwrap();
-        assert!(stored_as_ours(&meta));
-        // The same columns in another order, or one column of another type, are not ours.
-        let mut reordered: Vec<(&str, ArrayRef)> = file
-            .fields()
-            .iter()
-            .zip(cols.iter())
-            .map(|(f, c)| (f.name().as_str(), c.clone()))
-            .collect();
-        reordered.swap(0, 1);
-        assert!(!stored_as_ours(&footer(reordered.clone())));
-        reordered.swap(0, 1);
-        let t = reordered
-            .iter()
-            .position(|(n, _)| *n == "event_time")
-            .unwrap();
-        reordered[t].1 =
-            Arc::new(TimestampMicrosecondArray::from(vec![1, 2, 3]).with_timezone("UTC"));
-        assert!(!stored_as_ours(&footer(reordered)));
     }
 
     #[test]

@@ -545,16 +545,6 @@ impl datafusion::catalog::TableProvider for EventsTable {
             self.index_prune(listed, &grams, &mut index_stats).await
         };
 
-        let files = if *KNOWN_SCHEMA {
-            crate::query::file_stats::with_known_schema(
-                files,
-                &SCAN_FILE_SCHEMA,
-                runtime.cache_manager.get_file_metadata_cache().as_ref(),
-            )
-        } else {
-            files
-        };
-
         let stats = PruneStats {
             partitions_total: total,
             partitions_scanned: kept.len(),
@@ -633,14 +623,10 @@ impl datafusion::catalog::TableProvider for EventsTable {
     }
 }
 
-/// What the scan takes from cached footers before it opens a file (`query::file_stats`), each
-/// with a switch to measure it or to rule it out when an answer is in doubt:
-/// `AUDITLAKE_FILE_STATS=0` stops pruning files by their statistics,
-/// `AUDITLAKE_KNOWN_SCHEMA=0` stops stating the Arrow schema of files our writer wrote.
+/// `AUDITLAKE_FILE_STATS=0` turns off pruning files by their cached footers' statistics (to
+/// measure it, or to rule it out when a query's answer is in doubt).
 static FILE_STATS_PRUNING: LazyLock<bool> =
     LazyLock::new(|| std::env::var("AUDITLAKE_FILE_STATS").as_deref() != Ok("0"));
-static KNOWN_SCHEMA: LazyLock<bool> =
-    LazyLock::new(|| std::env::var("AUDITLAKE_KNOWN_SCHEMA").as_deref() != Ok("0"));
 
 /// Bytes read from a local file's end to find its footer (see `scan`).
 const LOCAL_METADATA_HINT: usize = 64 << 10;

@@ -100,6 +100,16 @@ pub async fn engine_plain(lake: &Lake, tenant: Option<&str>) -> Engine {
 }
 
 /// Rows of a query as text cells (NULL as "NULL").
+/// `EXPLAIN ANALYZE sql` as one text (the plan with its metrics and our scans' pruning).
+pub async fn explain_analyze(engine: &Engine, sql: &str) -> String {
+    rows(engine, &format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .iter()
+        .map(|r| r.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub async fn rows(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
     let res = engine
         .execute(sql)

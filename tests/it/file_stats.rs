@@ -68,15 +68,6 @@ fn ms(s: &str) -> i64 {
         .timestamp_millis()
 }
 
-async fn explain_analyze(engine: &auditlake::query::engine::Engine, sql: &str) -> String {
-    common::rows(engine, &format!("EXPLAIN ANALYZE {sql}"))
-        .await
-        .iter()
-        .map(|r| r.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Four demo days of acme (2024-05-01..04, one file each), plus two foreign files whose rows
 /// fall on 2024-05-02: one filed under 2024-06-30, one with microsecond timestamps under
 /// 2024-07-01.
@@ -133,7 +124,7 @@ async fn a_warm_time_range_query_opens_only_the_files_that_can_match() {
     let warm = engine.execute(&sql).await.unwrap();
     assert_eq!(warm.stats.files_scanned, 3, "{:?}", warm.stats);
     assert_eq!(common::rows(&engine, &sql).await, want);
-    let text = explain_analyze(&engine, &sql).await;
+    let text = common::explain_analyze(&engine, &sql).await;
     assert!(text.contains("footer_stats: files_pruned=3"), "{text}");
 
     // The foreign rows are in the answer.
@@ -159,7 +150,7 @@ async fn a_warm_time_range_query_opens_only_the_files_that_can_match() {
     )
     .await;
     assert_eq!(got, want);
-    let text = explain_analyze(
+    let text = common::explain_analyze(
         &engine,
         &format!("SELECT count(*) FROM events WHERE {mixed}"),
     )

@@ -79,15 +79,6 @@ async fn both(engine: &auditlake::query::engine::Engine, lit: &str) -> (String, 
     )
 }
 
-async fn explain(engine: &auditlake::query::engine::Engine, sql: &str) -> String {
-    common::rows(engine, &format!("EXPLAIN ANALYZE {sql}"))
-        .await
-        .iter()
-        .map(|r| r.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn pruned(explain: &str) -> (usize, usize) {
     let at = explain
         .find("granules_pruned=")
@@ -111,7 +102,7 @@ async fn like_skips_granules_and_answers_as_a_full_scan() {
 
     // A literal of one event type: most granules (rows are sorted by event type) lack it.
     let sql = r#"SELECT count(*) FROM events WHERE event_data LIKE '%"login":"root"%'"#;
-    let text = explain(&engine, sql).await;
+    let text = common::explain_analyze(&engine, sql).await;
     let (skipped, of) = pruned(&text);
     assert!(of > 4 && skipped > 0 && skipped < of, "{text}");
     let (a, b) = both(&engine, r#""login":"root""#).await;
@@ -119,7 +110,7 @@ async fn like_skips_granules_and_answers_as_a_full_scan() {
     assert_ne!(a, "0", "the literal is in the data");
 
     // A literal no row has: every granule of every file skipped, nothing read.
-    let text = explain(
+    let text = common::explain_analyze(
         &engine,
         "SELECT count(*) FROM events WHERE event_data LIKE '%zz-no-such-user-zz%'",
     )
@@ -200,7 +191,7 @@ async fn hostile_or_stale_index_files_are_ignored() {
     let (got, scan) = both(&engine, lit).await;
     assert_eq!(got, want);
     assert_eq!(got, scan);
-    let text = explain(
+    let text = common::explain_analyze(
         &engine,
         &format!("SELECT count(*) FROM events WHERE event_data LIKE '%{lit}%'"),
     )
@@ -277,7 +268,7 @@ async fn compaction_writes_indexes_for_its_files_and_drops_the_old_ones() {
         (got.as_str(), scan.as_str()),
         (want.as_str(), want.as_str())
     );
-    let text = explain(
+    let text = common::explain_analyze(
         &engine,
         r#"SELECT count(*) FROM events WHERE event_data LIKE '%"login":"root"%'"#,
     )
@@ -307,7 +298,11 @@ async fn compact_builds_missing_and_outdated_indexes_of_files_it_leaves_alone() 
     touch_data_file_of(last);
     let engine = common::engine(&lake, None).await;
     let sql = format!("SELECT count(*) FROM events WHERE event_data LIKE '%{lit}%'");
-    assert!(!explain(&engine, &sql).await.contains("unindexed_files=0"));
+    assert!(
+        !common::explain_analyze(&engine, &sql)
+            .await
+            .contains("unindexed_files=0")
+    );
 
     // And a partition whose one file is not Parquet: no index for it, and no failure of the
     // run (the file is the queries' error to report).
@@ -337,7 +332,11 @@ async fn compact_builds_missing_and_outdated_indexes_of_files_it_leaves_alone() 
     }
     let engine = common::engine(&lake, None).await;
     assert_eq!(both(&engine, lit).await, (want.clone(), want));
-    assert!(explain(&engine, &sql).await.contains("unindexed_files=0"));
+    assert!(
+        common::explain_analyze(&engine, &sql)
+            .await
+            .contains("unindexed_files=0")
+    );
     // Nothing left to build the second time.
     assert!(
         compact_all(&lake)

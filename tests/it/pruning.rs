@@ -142,15 +142,6 @@ async fn uid_lake() -> (tempfile::TempDir, auditlake::lake::Lake, String) {
     (dir, lake, uid)
 }
 
-async fn explain_analyze(engine: &auditlake::query::engine::Engine, sql: &str) -> String {
-    common::rows(engine, &format!("EXPLAIN ANALYZE {sql}"))
-        .await
-        .iter()
-        .map(|r| r.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// A point lookup by `uid` skips, by the files' Bloom filters, every row group that lacks it
 /// (rows are sorted by event type and time, so min/max cannot), and answers the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +152,7 @@ async fn a_uid_lookup_skips_files_by_bloom_filter() {
     let got = common::rows(&engine, &sql).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0][0], uid);
-    let text = explain_analyze(&engine, &sql).await;
+    let text = common::explain_analyze(&engine, &sql).await;
     // 3 partitions, a row group each; min/max keep all three, the Bloom filters one.
     assert!(
         text.contains("row_groups_pruned_statistics=3 total → 3 matched"),
@@ -192,7 +183,7 @@ async fn a_session_reads_bloom_filters_once() {
         first.stats.bytes_scanned,
         second.stats.bytes_scanned
     );
-    let text = explain_analyze(&engine, &sql).await;
+    let text = common::explain_analyze(&engine, &sql).await;
     assert!(
         text.contains("row_groups_pruned_bloom_filter=3 total → 1 matched"),
         "{text}"
@@ -202,7 +193,7 @@ async fn a_session_reads_bloom_filters_once() {
     let absent = format!("SELECT uid FROM events WHERE uid = '{uid}x'");
     assert!(common::rows(&engine, &absent).await.is_empty());
     assert!(common::rows(&engine, &absent).await.is_empty());
-    let text = explain_analyze(&engine, &absent).await;
+    let text = common::explain_analyze(&engine, &absent).await;
     assert!(
         text.contains("row_groups_pruned_bloom_filter=3 total → 0 matched"),
         "{text}"

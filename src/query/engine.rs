@@ -307,7 +307,9 @@ impl EngineOptions {
 /// fusion last (after projection pushdown settled the projections).
 /// `AUDITLAKE_JSON_FILTER_FUSION=0` leaves the filter fusion out (to measure it, or to rule it
 /// out when a filter misbehaves); `AUDITLAKE_FOOTER_COUNTS=0` likewise the footer counts
-/// (`query::footer_counts`), which run after everything else, on the final plan.
+/// (`query::footer_counts`), which run after everything else, on the final plan, and
+/// `AUDITLAKE_VIEW_COUNTS=0` the string-view group counts (`query::view_counts`), last of all
+/// (a partial aggregation the footers answer is gone by then).
 fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     if std::env::var("AUDITLAKE_JSON_FILTER_FUSION").as_deref() != Ok("0") {
@@ -316,6 +318,9 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::query::udf::fusion::JsonFusion));
     if std::env::var("AUDITLAKE_FOOTER_COUNTS").as_deref() != Ok("0") {
         rules.push(Arc::new(crate::query::footer_counts::FooterCounts));
+    }
+    if std::env::var("AUDITLAKE_VIEW_COUNTS").as_deref() != Ok("0") {
+        rules.push(Arc::new(crate::query::view_counts::ViewCounts));
     }
     rules
 }

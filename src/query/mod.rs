@@ -15,4 +15,5 @@ pub mod runner;
 pub mod statements;
 pub mod table;
 pub mod udf;
+pub mod view_counts;
 pub mod views;

@@ -33,3 +33,4 @@ mod shape;
 mod sigma;
 mod slt;
 mod statements;
+mod view_counts;

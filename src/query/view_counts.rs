@@ -275,8 +275,9 @@ impl ExecutionPlan for ViewCountExec {
     }
 }
 
-/// Rows counted before judging whether the views repeat: four default batches.
-pub const PROBE_ROWS: usize = 32 * 1024;
+/// Rows counted before judging whether the views repeat: one default batch (the rows counted
+/// while probing a key that does not repeat cost ~8 % of a `GROUP BY uid` at four batches).
+pub const PROBE_ROWS: usize = 8 * 1024;
 
 /// Past the probe, more than one row in `MISS_SHARE` looking its string up means the views do
 /// not repeat (high-cardinality keys, plain-encoded pages, computed strings): DataFusion's

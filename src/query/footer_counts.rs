@@ -191,6 +191,25 @@ impl DisplayAs for FooterCountExec {
     }
 }
 
+/// What an exec standing for a replaced partial aggregation answers to `replace_children`: the
+/// aggregation over the one new child, qualified again by `replacing` (shared with
+/// `query::view_counts`).
+pub(crate) fn replace_agg_child<T: ExecutionPlan + 'static>(
+    name: &str,
+    agg: &Arc<dyn ExecutionPlan>,
+    mut children: Vec<Arc<dyn ExecutionPlan>>,
+    options: ReplaceChildrenOptions,
+    replacing: impl Fn(&Arc<dyn ExecutionPlan>) -> Option<T>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if children.len() != 1 {
+        return Err(DataFusionError::Internal(format!("{name} has one child")));
+    }
+    let agg = Arc::clone(agg).replace_children(vec![children.swap_remove(0)], options)?;
+    replacing(&agg)
+        .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
+        .ok_or_else(|| DataFusionError::Internal(format!("{name}: new child does not qualify")))
+}
+
 /// Rows the scan would read from a file: the sum of its row groups' counts (what the reader
 /// emits for a scan that projects no column, so the answer is the row-by-row answer), refused
 /// when a hostile footer claims a negative or absurd count rather than summed into a wrong
@@ -247,20 +266,16 @@ impl ExecutionPlan for FooterCountExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "FooterCountExec has one child".into(),
-            ));
-        }
-        let agg = Arc::clone(&self.agg).replace_children(vec![children.swap_remove(0)], options)?;
-        FooterCountExec::replacing(&agg)
-            .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
-            .ok_or_else(|| {
-                DataFusionError::Internal("FooterCountExec: new child does not qualify".into())
-            })
+        replace_agg_child(
+            "FooterCountExec",
+            &self.agg,
+            children,
+            options,
+            FooterCountExec::replacing,
+        )
     }
 
     fn with_new_children(

@@ -67,6 +67,8 @@ use datafusion::physical_plan::metrics::{
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{Stream, StreamExt};
 
+use super::footer_counts::replace_agg_child;
+
 /// Groups one partition holds before it emits them and starts over: enough for every
 /// identity, IP or event type of a tenant; a `uid` column emits every 64 Ki rows.
 pub const GROUP_LIMIT: usize = 1 << 16;
@@ -216,20 +218,16 @@ impl ExecutionPlan for ViewCountExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "ViewCountExec has one child".into(),
-            ));
-        }
-        let agg = Arc::clone(&self.agg).replace_children(vec![children.swap_remove(0)], options)?;
-        ViewCountExec::replacing(&agg)
-            .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
-            .ok_or_else(|| {
-                DataFusionError::Internal("ViewCountExec: new child does not qualify".into())
-            })
+        replace_agg_child(
+            "ViewCountExec",
+            &self.agg,
+            children,
+            options,
+            ViewCountExec::replacing,
+        )
     }
 
     fn with_new_children(

@@ -192,8 +192,8 @@ impl DisplayAs for FooterCountExec {
 }
 
 /// What an exec standing for a replaced partial aggregation answers to `replace_children`: the
-/// aggregation over the one new child, qualified again by `replacing` (shared with
-/// `query::view_counts`).
+/// aggregation over the one new child, qualified again by `replacing`, or DataFusion's plain
+/// aggregation when the new child no longer qualifies (shared with `query::view_counts`).
 pub(crate) fn replace_agg_child<T: ExecutionPlan + 'static>(
     name: &str,
     agg: &Arc<dyn ExecutionPlan>,
@@ -205,9 +205,10 @@ pub(crate) fn replace_agg_child<T: ExecutionPlan + 'static>(
         return Err(DataFusionError::Internal(format!("{name} has one child")));
     }
     let agg = Arc::clone(agg).replace_children(vec![children.swap_remove(0)], options)?;
-    replacing(&agg)
-        .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
-        .ok_or_else(|| DataFusionError::Internal(format!("{name}: new child does not qualify")))
+    Ok(match replacing(&agg) {
+        Some(e) => Arc::new(e),
+        None => agg,
+    })
 }
 
 /// Rows the scan would read from a file: the sum of its row groups' counts (what the reader

@@ -19,7 +19,7 @@
 //!
 //! When it applies — anything else keeps DataFusion's plan:
 //! - a `Partial` aggregation (not grouping sets), one group expression of type `Utf8View`, no
-//!   limit, no declared ordering, no dynamic filter;
+//!   limit, no declared ordering, input not sorted on the key, no dynamic filter;
 //! - every aggregate is a plain `count` of one expression (`count(*)` is `count(1)`): not
 //!   distinct, no `FILTER (WHERE …)`, no ordering, state one `Int64`.
 //!
@@ -57,7 +57,6 @@ use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
@@ -65,6 +64,7 @@ use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{InputOrderMode, Partitioning};
 use futures::{Stream, StreamExt};
 
 use super::footer_counts::replace_agg_child;
@@ -138,6 +138,7 @@ impl ViewCountExec {
             || agg.limit_options().is_some()
             || !agg.dynamic_expressions_produced().is_empty()
             || agg.properties().output_ordering().is_some()
+            || *agg.input_order_mode() != InputOrderMode::Linear
         {
             return None;
         }
@@ -493,17 +494,16 @@ impl ExecutionPlan for StreamExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let taken = self
-            .stream
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "StreamExec: no partition {partition}"
+            )));
+        }
+        self.stream
             .lock()
             .map_err(|_| DataFusionError::Internal("StreamExec: lock poisoned".into()))?
-            .take();
-        match (partition, taken) {
-            (0, Some(s)) => Ok(s),
-            _ => Err(DataFusionError::Internal(format!(
-                "StreamExec: partition {partition} executed twice or does not exist"
-            ))),
-        }
+            .take()
+            .ok_or_else(|| DataFusionError::Internal("StreamExec: executed twice".into()))
     }
 }
 
@@ -543,9 +543,10 @@ impl Groups {
 
     /// Memory held, for the pool: keys, maps, counts.
     fn bytes(&self) -> usize {
+        // A hashbrown slot is the entry plus a control byte: `(String, u32)` and `(u128, u32)`
+        // both pad to 32 bytes. The cached buffers are the batch's own, counted by its reader.
         self.key_bytes
-            + self.ids.capacity() * 24
-            + (self.inline.capacity() + self.long.capacity()) * 24
+            + (self.ids.capacity() + self.inline.capacity() + self.long.capacity()) * 33
             + self.counts.capacity() * 8
     }
 

@@ -62,13 +62,7 @@ impl PhysicalOptimizerRule for FooterCounts {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|p| {
-            Ok(match FooterCountExec::replacing(&p) {
-                Some(new) => Transformed::yes(Arc::new(new) as Arc<dyn ExecutionPlan>),
-                None => Transformed::no(p),
-            })
-        })
-        .data()
+        replace_bottom_up(plan, FooterCountExec::replacing)
     }
 
     fn name(&self) -> &str {
@@ -189,6 +183,21 @@ impl DisplayAs for FooterCountExec {
             .unwrap_or(0);
         write!(f, "FooterCountExec: rows counted from {files} file footers")
     }
+}
+
+/// Every node `replacing` accepts replaced by what it returns, children first: the body of a
+/// rule that swaps one aggregation for an exec of ours (shared with `query::view_counts`).
+pub(crate) fn replace_bottom_up<T: ExecutionPlan + 'static>(
+    plan: Arc<dyn ExecutionPlan>,
+    replacing: impl Fn(&Arc<dyn ExecutionPlan>) -> Option<T>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|p| {
+        Ok(match replacing(&p) {
+            Some(new) => Transformed::yes(Arc::new(new) as Arc<dyn ExecutionPlan>),
+            None => Transformed::no(p),
+        })
+    })
+    .data()
 }
 
 /// What an exec standing for a replaced partial aggregation answers to `replace_children`: the

@@ -47,7 +47,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{Buffer, NullBuffer};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::hash_map::Entry;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{HashMap, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::error::DataFusionError;
@@ -67,7 +67,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use datafusion::physical_plan::{InputOrderMode, Partitioning};
 use futures::{Stream, StreamExt};
 
-use super::footer_counts::replace_agg_child;
+use super::footer_counts::{replace_agg_child, replace_bottom_up};
 
 /// Groups one partition holds before it emits them and starts over: enough for every
 /// identity, IP or event type of a tenant; a `uid` column emits every 64 Ki rows.
@@ -87,13 +87,7 @@ impl PhysicalOptimizerRule for ViewCounts {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|p| {
-            Ok(match ViewCountExec::replacing(&p) {
-                Some(new) => Transformed::yes(Arc::new(new) as Arc<dyn ExecutionPlan>),
-                None => Transformed::no(p),
-            })
-        })
-        .data()
+        replace_bottom_up(plan, ViewCountExec::replacing)
     }
 
     fn name(&self) -> &str {

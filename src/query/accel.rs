@@ -14,8 +14,12 @@
 //! the files that were listed, before the query reads it. When a sidecar cannot be written (a
 //! read-only lake) the view is read from `event_data` as without acceleration; a partition
 //! whose rows a view column cannot convert (`CAST` of a hostile value) is marked
-//! `{key}.unbuildable` and that partition alone is read from `event_data`, so it answers (or
-//! fails) exactly as the plain view would, and is not rebuilt until its files change.
+//! `{key}{columns}.unbuildable` and that partition alone is read from `event_data` for those
+//! columns, so it answers (or fails) exactly as the plain view would, and is not rebuilt until
+//! its files change.
+//!
+//! Columns: a first query builds a sidecar of the columns it reads (`{key}.c{hex}.parquet`,
+//! see `Cols`); the fourth column set of a partition builds the whole view (`{key}.parquet`).
 //!
 //! Tenant scope: the partitions come from the session's `events` table, which lists only the
 //! scope's tenant and dates; a sidecar is read and written only under those partitions.
@@ -83,6 +87,10 @@ const SIDECAR_ROW_GROUP_ROWS: usize = 32 * 1024;
 /// (`DEFAULT_TIMEOUT_SECS`), so a query that listed before the change still finds its file.
 const STALE_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
 
+/// Sidecars of one partition's view that hold some of its columns, past which the next column
+/// set a query asks for builds the whole view instead (which then answers every query).
+const MAX_PARTIAL: usize = 3;
+
 /// Is view acceleration on? `AUDITLAKE_VIEW_ACCEL=0` turns it off (every view is read from
 /// `event_data`, as Athena reads it): to measure it, or on a lake the session may not write.
 pub fn enabled_by_env() -> bool {
@@ -120,12 +128,131 @@ impl std::fmt::Debug for AccelView {
     }
 }
 
-/// A partition whose sidecar is missing: the files it is built from, the path it goes to, and
-/// the marker written when its rows cannot be built (a value a view column cannot convert).
+/// Which of a view's columns a sidecar holds: a bit per column of the view's schema.
+///
+/// Why not always all: a view has up to ~50 columns, each a JSON path, and a query reads a
+/// few. Building the whole view on a partition's first read cost 4–8× reading the few columns
+/// from `event_data`; a sidecar of just the columns asked costs about that one read, and the
+/// next query of those columns reads typed values. A partition keeps at most `MAX_PARTIAL`
+/// such sidecars per view, then the whole view is built.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Cols(Vec<bool>);
+
+impl Cols {
+    fn all(n: usize) -> Cols {
+        Cols(vec![true; n])
+    }
+
+    /// The columns a scan's projection reads (all for none), with the partition columns, which
+    /// every sidecar holds (a build splits its rows by them).
+    fn needed(n: usize, projection: Option<&Vec<usize>>, (ti, di): (usize, usize)) -> Cols {
+        let Some(p) = projection else {
+            return Cols::all(n);
+        };
+        let mut c = vec![false; n];
+        for &i in p.iter().chain([&ti, &di]) {
+            if let Some(b) = c.get_mut(i) {
+                *b = true;
+            }
+        }
+        Cols(c)
+    }
+
+    fn is_all(&self) -> bool {
+        self.0.iter().all(|&b| b)
+    }
+
+    /// Every column of `other` is here.
+    fn covers(&self, other: &Cols) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(&a, &b)| a || !b)
+    }
+
+    fn indices(&self) -> Vec<usize> {
+        (0..self.0.len()).filter(|&i| self.0[i]).collect()
+    }
+
+    /// The file name's part after the key: empty for the whole view, `.c{hex}` for some
+    /// columns (4 columns a digit, column 0 in the first digit's lowest bit).
+    fn suffix(&self) -> String {
+        if self.is_all() {
+            return String::new();
+        }
+        let digits: String = self
+            .0
+            .chunks(4)
+            .map(|c| {
+                let v = c
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |v, (i, &b)| v | (u32::from(b) << i));
+                char::from_digit(v, 16).unwrap_or('0')
+            })
+            .collect();
+        format!(".c{digits}")
+    }
+
+    /// The inverse of `suffix` for a view of `n` columns; `None` for a name this build did
+    /// not write (wrong length, a digit naming a column past the view's end).
+    fn parse(suffix: &str, n: usize) -> Option<Cols> {
+        if suffix.is_empty() {
+            return Some(Cols::all(n));
+        }
+        let hex = suffix.strip_prefix(".c")?;
+        if hex.len() != n.div_ceil(4) {
+            return None;
+        }
+        let mut c = Vec::with_capacity(n);
+        for d in hex.chars() {
+            let v = d.to_digit(16)?;
+            for i in 0..4 {
+                let bit = v >> i & 1 == 1;
+                if c.len() < n {
+                    c.push(bit);
+                } else if bit {
+                    return None;
+                }
+            }
+        }
+        Some(Cols(c))
+    }
+}
+
+/// A file of a sidecar directory, by its name: `{key}{suffix}.parquet` (a sidecar) or
+/// `{key}{suffix}.unbuildable` (a marker). `None` for any other name.
+fn parse_name(name: &str, n: usize) -> Option<(&str, Cols, bool)> {
+    let (stem, sidecar) = match name.strip_suffix(".parquet") {
+        Some(s) => (s, true),
+        None => (name.strip_suffix(".unbuildable")?, false),
+    };
+    let (key, suffix) = stem.split_at(stem.find('.').unwrap_or(stem.len()));
+    Some((key, Cols::parse(suffix, n)?, sidecar))
+}
+
+/// A partition whose sidecar is missing: the files it is built from, the columns built, the
+/// columns the query needs (built alone when the wider build cannot convert a value), and
+/// the directory and key its files are named by.
 struct Missing {
     part: PinnedPartition,
-    path: Path,
-    marker: Path,
+    cols: Cols,
+    needed: Cols,
+    dir: Path,
+    key: String,
+}
+
+impl Missing {
+    fn path(&self) -> Path {
+        self.dir
+            .clone()
+            .join(format!("{}{}.parquet", self.key, self.cols.suffix()).as_str())
+    }
+
+    /// Written when these columns of this partition cannot be built (a value a view column
+    /// cannot convert).
+    fn marker(&self) -> Path {
+        self.dir
+            .clone()
+            .join(format!("{}{}.unbuildable", self.key, self.cols.suffix()).as_str())
+    }
 }
 
 /// What a build made: the sidecars written, the partitions read from `event_data` instead.
@@ -273,6 +400,8 @@ impl AccelView {
                 .try_collect()
                 .await?;
 
+        let n = self.plain.schema().fields().len();
+        let needed = Cols::needed(n, projection, cols);
         let mut sidecars: Vec<ObjectMeta> = Vec::new();
         let mut missing: Vec<Missing> = Vec::new();
         let mut unbuildable: Vec<PinnedPartition> = Vec::new();
@@ -284,31 +413,74 @@ impl AccelView {
                 continue;
             }
             let key = self.key(&part.files);
-            let path = dir.clone().join(format!("{key}.parquet").as_str());
-            let marker = dir.clone().join(format!("{key}.unbuildable").as_str());
-            stale.extend(
-                present
-                    .iter()
-                    .filter(|m| m.location != path && m.location != marker)
-                    .filter(|m| m.last_modified < cutoff)
-                    .map(|m| m.location.clone()),
-            );
-            if let Some(m) = present.iter().find(|m| m.location == path) {
-                sidecars.push(m.clone());
-            } else if present.iter().any(|m| m.location == marker) {
+            // This key's sidecars and markers, by their columns; anything else is superseded.
+            let mut built: Vec<(&ObjectMeta, Cols)> = Vec::new();
+            let mut marked: Vec<Cols> = Vec::new();
+            for m in &present {
+                match m
+                    .location
+                    .filename()
+                    .and_then(|f| parse_name(f, n))
+                    .filter(|(k, ..)| *k == key)
+                {
+                    Some((_, c, true)) => built.push((m, c)),
+                    Some((_, c, false)) => marked.push(c),
+                    None if m.last_modified < cutoff => stale.push(m.location.clone()),
+                    None => {}
+                }
+            }
+            let whole = built.iter().any(|(_, c)| c.is_all());
+            if whole {
+                // The whole view answers every query: the partial ones are superseded.
+                stale.extend(
+                    built
+                        .iter()
+                        .filter(|(m, c)| !c.is_all() && m.last_modified < cutoff)
+                        .map(|(m, _)| m.location.clone()),
+                );
+            }
+            // The smallest sidecar holding every column the query reads.
+            if let Some((m, _)) = built
+                .iter()
+                .filter(|(_, c)| c.covers(&needed))
+                .min_by_key(|(m, _)| m.size)
+            {
+                sidecars.push((*m).clone());
+            } else if marked.iter().any(|c| needed.covers(c)) {
+                // Some column read cannot be converted on some row: as the plain view does.
                 unbuildable.push(part);
             } else {
-                missing.push(Missing { part, path, marker });
+                // Partial sidecars and markers of this key: past `MAX_PARTIAL` the whole view
+                // is built; when the whole view cannot be (a hostile value), the partition is
+                // read from `event_data`, so a stream of new column sets cannot pile up files.
+                let partial = built.iter().filter(|(_, c)| !c.is_all()).count()
+                    + marked.iter().filter(|c| !c.is_all()).count();
+                if partial >= MAX_PARTIAL && marked.iter().any(Cols::is_all) {
+                    unbuildable.push(part);
+                    continue;
+                }
+                let cols = if partial >= MAX_PARTIAL {
+                    Cols::all(n)
+                } else {
+                    needed.clone()
+                };
+                missing.push(Missing {
+                    part,
+                    cols,
+                    needed: needed.clone(),
+                    dir,
+                    key,
+                });
             }
         }
         if !missing.is_empty() {
             if self.unwritable.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let n = missing.len();
+            let parts = missing.len();
             let started = std::time::Instant::now();
-            let built = self.build(state, missing, cols).await?;
-            tracing::debug!(view = %self.name, partitions = n, unbuildable = built.unbuildable.len(), elapsed_ms = started.elapsed().as_millis() as u64, "built view sidecars");
+            let built = self.build(state, missing).await?;
+            tracing::debug!(view = %self.name, partitions = parts, unbuildable = built.unbuildable.len(), elapsed_ms = started.elapsed().as_millis() as u64, "built view sidecars");
             sidecars.extend(built.written);
             unbuildable.extend(built.unbuildable);
         }
@@ -342,23 +514,7 @@ impl AccelView {
         }
         if !unbuildable.is_empty() {
             // These partitions are read as the view reads them, from exactly the listed files.
-            let plan = self.pinned_plan(unbuildable)?;
-            let plan = match projection {
-                Some(p) => {
-                    let cols: Vec<Expr> = p
-                        .iter()
-                        .map(|&i| {
-                            Expr::Column(datafusion::common::Column::from(
-                                plan.schema().qualified_field(i),
-                            ))
-                        })
-                        .collect();
-                    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
-                        .project(cols)?
-                        .build()?
-                }
-                None => plan,
-            };
+            let plan = project(self.pinned_plan(unbuildable)?, projection.map(|p| &p[..]))?;
             inputs.push(state.create_physical_plan(&plan).await?);
         }
         let plan = match inputs.len() {
@@ -392,41 +548,49 @@ impl AccelView {
             .data)
     }
 
-    /// Builds the missing sidecars, a few partitions per plan, each from exactly the files its
-    /// key names.
-    async fn build(
-        &self,
-        state: &dyn Session,
-        missing: Vec<Missing>,
-        cols: (usize, usize),
-    ) -> Result<Built, Failure> {
-        let mut groups: Vec<Vec<Missing>> = Vec::new();
-        let mut bytes = 0u64;
+    /// Builds the missing sidecars, a few partitions of the same columns per plan, each from
+    /// exactly the files its key names.
+    async fn build(&self, state: &dyn Session, missing: Vec<Missing>) -> Result<Built, Failure> {
+        let mut by_cols: Vec<(Cols, Vec<Missing>)> = Vec::new();
         for m in missing {
-            let size: u64 = m.part.files.iter().map(|f| f.size).sum();
-            match groups.last_mut() {
-                Some(g) if g.len() < GROUP_PARTITIONS && bytes + size <= GROUP_BYTES => {
-                    bytes += size;
-                    g.push(m);
+            match by_cols.iter_mut().find(|(c, _)| *c == m.cols) {
+                Some((_, v)) => v.push(m),
+                None => by_cols.push((m.cols.clone(), vec![m])),
+            }
+        }
+        let mut groups: Vec<Vec<Missing>> = Vec::new();
+        for (_, ms) in by_cols {
+            let mut bytes = 0u64;
+            let mut first = true;
+            for m in ms {
+                let size: u64 = m.part.files.iter().map(|f| f.size).sum();
+                match groups.last_mut() {
+                    Some(g)
+                        if !first && g.len() < GROUP_PARTITIONS && bytes + size <= GROUP_BYTES =>
+                    {
+                        bytes += size;
+                        g.push(m);
+                    }
+                    _ => {
+                        bytes = size;
+                        groups.push(vec![m]);
+                    }
                 }
-                _ => {
-                    bytes = size;
-                    groups.push(vec![m]);
-                }
+                first = false;
             }
         }
         let mut out = Built::default();
         for g in groups {
             if g.len() == 1 {
-                self.build_one(state, g, cols, &mut out).await?;
+                self.build_one(state, g, &mut out).await?;
                 continue;
             }
-            match self.build_group(state, &g, cols).await {
+            match self.build_group(state, &g).await {
                 Ok(w) => out.written.extend(w),
                 // Which partition? Each alone, so one bad row costs only its own partition.
                 Err(Failure::Other(e)) if is_data_error(&e) => {
                     for m in g {
-                        self.build_one(state, vec![m], cols, &mut out).await?;
+                        self.build_one(state, vec![m], &mut out).await?;
                     }
                 }
                 Err(e) => return Err(e),
@@ -435,56 +599,81 @@ impl AccelView {
         Ok(out)
     }
 
-    /// Builds one partition's sidecar; a data error marks it unbuildable (for its key: new
-    /// files are tried again) and its rows are read from `event_data`.
+    /// Builds one partition's sidecar. A data error marks those columns unbuildable (for its
+    /// key: new files are tried again); the whole view failing, the query's own columns are
+    /// tried alone, and failing those too, its rows are read from `event_data`.
     async fn build_one(
         &self,
         state: &dyn Session,
-        one: Vec<Missing>,
-        cols: (usize, usize),
+        mut one: Vec<Missing>,
         out: &mut Built,
     ) -> Result<(), Failure> {
-        match self.build_group(state, &one, cols).await {
-            Ok(w) => out.written.extend(w),
-            Err(Failure::Other(e)) if is_data_error(&e) => {
-                for m in one {
-                    tracing::warn!(view = %self.name, partition = %format!("{}/{}", m.part.tenant, m.part.date), error = %e, "a view column cannot be built for this partition; it is read from event_data");
+        loop {
+            match self.build_group(state, &one).await {
+                Ok(w) => {
+                    out.written.extend(w);
+                    return Ok(());
+                }
+                Err(Failure::Other(e)) if is_data_error(&e) => {
+                    let Some(mut m) = one.pop() else {
+                        return Ok(());
+                    };
+                    tracing::warn!(view = %self.name, partition = %format!("{}/{}", m.part.tenant, m.part.date), columns = m.cols.indices().len(), error = %e, "view columns cannot be built for this partition");
                     let store = self.events.lake().store();
                     store
-                        .put(&m.marker, object_store::PutPayload::from(e.to_string()))
+                        .put(&m.marker(), object_store::PutPayload::from(e.to_string()))
                         .await
                         .map_err(|e| Failure::Write(store_err(e)))?;
-                    out.unbuildable.push(m.part);
+                    if m.cols == m.needed {
+                        tracing::warn!(view = %self.name, partition = %format!("{}/{}", m.part.tenant, m.part.date), "this partition is read from event_data");
+                        out.unbuildable.push(m.part);
+                        return Ok(());
+                    }
+                    m.cols = m.needed.clone();
+                    one = vec![m];
                 }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-        Ok(())
     }
 
     async fn build_group(
         &self,
         state: &dyn Session,
         group: &[Missing],
-        (ti, di): (usize, usize),
     ) -> Result<Vec<ObjectMeta>, Failure> {
+        let Some(first) = group.first() else {
+            return Ok(vec![]);
+        };
         let lake = self.events.lake().clone();
         let store = lake.store().clone();
         let plan = self.pinned_plan(group.iter().map(|m| m.part.clone()).collect())?;
+        let cols = first.cols.indices();
+        let plan = project(plan, Some(&cols))?;
         let physical = state.create_physical_plan(&plan).await?;
         let schema = physical.schema();
+        let at = |c: &str| {
+            schema.index_of(c).map_err(|_| {
+                Failure::Other(DataFusionError::Internal(format!(
+                    "a sidecar build of view {} lacks {c}",
+                    self.name
+                )))
+            })
+        };
+        let (ti, di) = (at(TENANT_ID)?, at(EVENT_DATE)?);
         let props = sidecar_properties();
         let mut writers: Writers = HashMap::new();
         for m in group {
+            let path = m.path();
             let w = AsyncArrowWriter::try_new(
-                BufWriter::new(store.clone(), m.path.clone()),
+                BufWriter::new(store.clone(), path.clone()),
                 schema.clone(),
                 Some(props.clone()),
             )
             .map_err(|e| Failure::Other(e.into()))?;
             writers.insert(
                 (m.part.tenant.clone(), date_to_days(m.part.date)),
-                tokio::sync::Mutex::new((m.path.clone(), w)),
+                tokio::sync::Mutex::new((path, w)),
             );
         }
         // One task per output partition of the plan, each computing its rows and encoding them
@@ -548,6 +737,25 @@ impl AccelView {
         }
         Ok(out)
     }
+}
+
+/// `plan` with only these of its output columns (all for `None`); DataFusion then computes
+/// only the view columns they are.
+fn project(plan: LogicalPlan, columns: Option<&[usize]>) -> DfResult<LogicalPlan> {
+    let Some(p) = columns else {
+        return Ok(plan);
+    };
+    let cols: Vec<Expr> = p
+        .iter()
+        .map(|&i| {
+            Expr::Column(datafusion::common::Column::from(
+                plan.schema().qualified_field(i),
+            ))
+        })
+        .collect();
+    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(cols)?
+        .build()
 }
 
 /// The open writers of a build, by (tenant, days since the epoch).
@@ -662,7 +870,7 @@ pub struct BuildSummary {
 
 /// Builds every view's sidecars for these dates of one tenant now (what `ingest
 /// --build-views` runs after writing), so the first view query reads typed columns. Each view
-/// is read once through the session's own path, which builds what is missing.
+/// is planned once through the session's own path, which builds what is missing.
 pub async fn build_views(
     lake: &Lake,
     tenant: &str,
@@ -680,14 +888,82 @@ pub async fn build_views(
     let engine = super::engine::Engine::new(opts).await?;
     let names = engine.view_names();
     for v in &names {
-        // View names come from the embedded catalog; quoting keeps them identifiers.
-        engine
-            .execute(&format!("SELECT count(*) FROM \"{v}\""))
-            .await?;
+        // View names come from the embedded catalog; quoting keeps them identifiers. Planning
+        // a scan of every column builds the whole view's sidecars (the build happens while
+        // the scan is planned); nothing is read.
+        engine.plan(&format!("SELECT * FROM \"{v}\"")).await?;
     }
     Ok(BuildSummary {
         views: names.len(),
         partitions: dates.len(),
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column set names its file and reads back from the name, for view widths around
+    /// the 4-columns-a-digit boundaries.
+    #[test]
+    fn column_sets_round_trip_through_file_names() {
+        for n in [1usize, 3, 4, 5, 8, 9, 50, 53] {
+            let all = Cols::all(n);
+            assert_eq!(all.suffix(), "");
+            assert_eq!(Cols::parse("", n), Some(all.clone()));
+            for seed in 0..64u64 {
+                let c = Cols(
+                    (0..n)
+                        .map(|i| (seed.wrapping_mul(2654435761) >> (i % 61)) & 1 == 1 || i == n - 1)
+                        .collect(),
+                );
+                if c.is_all() {
+                    continue;
+                }
+                let s = c.suffix();
+                assert_eq!(s.len(), 2 + n.div_ceil(4), "{s}");
+                assert_eq!(Cols::parse(&s, n), Some(c.clone()), "{s} n={n}");
+                assert!(all.covers(&c) && !c.covers(&all));
+            }
+        }
+    }
+
+    /// Names this build did not write are not sidecars: wrong width, a bit past the view's
+    /// last column, a non-hex digit, another extension.
+    #[test]
+    fn foreign_names_are_not_sidecars() {
+        assert_eq!(Cols::parse(".c1", 5), None, "too short");
+        assert_eq!(Cols::parse(".c111", 5), None, "too long");
+        assert_eq!(Cols::parse(".c12", 5), None, "bit 5 of a 5-column view");
+        assert_eq!(Cols::parse(".cg1", 5), None);
+        assert_eq!(Cols::parse(".x11", 5), None);
+        assert_eq!(
+            parse_name("abc.c11.parquet", 5).map(|(k, c, s)| (k, c.indices(), s)),
+            Some(("abc", vec![0, 4], true))
+        );
+        assert_eq!(
+            parse_name("abc.unbuildable", 5).map(|(k, c, s)| (k, c.is_all(), s)),
+            Some(("abc", true, false))
+        );
+        assert!(parse_name("abc.parquet.tmp", 5).is_none());
+        assert!(parse_name("abc.c1.c1.parquet", 5).is_none());
+    }
+
+    /// A query's columns always include the partition columns (a build splits by them), and a
+    /// scan without a projection needs every column.
+    #[test]
+    fn needed_columns_include_the_partition_columns() {
+        assert!(Cols::needed(6, None, (0, 1)).is_all());
+        assert_eq!(
+            Cols::needed(6, Some(&vec![4]), (0, 2)).indices(),
+            vec![0, 2, 4]
+        );
+        assert_eq!(Cols::needed(6, Some(&vec![]), (5, 1)).indices(), vec![1, 5]);
+        // A projection index past the schema (never from DataFusion) is ignored, not a panic.
+        assert_eq!(
+            Cols::needed(3, Some(&vec![7]), (0, 1)).indices(),
+            vec![0, 1]
+        );
+    }
 }

@@ -245,10 +245,11 @@ async fn two_processes_building_at_once_agree() {
     assert_eq!(built.len(), 4, "one sidecar per partition: {built:?}");
 }
 
-/// A hostile record whose field a view casts (`ei` is `BIGINT` in the view) fails the cast: its
-/// partition is marked unbuildable and read from `event_data` — a query not reading that
-/// column answers as the plain view, one reading it fails as the plain view does — while the
-/// other partitions are read from their sidecars.
+/// A hostile record whose field a view casts (`ei` is `BIGINT` in the view) fails the cast. A
+/// query not reading `ei` builds sidecars of its own columns for every partition and answers
+/// as the plain view; one reading `ei` marks that partition's column set unbuildable, reads it
+/// from `event_data` and fails as the plain view does (never a silent NULL); the other
+/// partitions are read from their sidecars.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_a_view_cannot_convert_is_read_from_event_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,20 +280,12 @@ async fn a_partition_a_view_cannot_convert_is_read_from_event_data() {
     assert_eq!(want.len(), 15);
     assert_eq!(sorted(&fast, sql).await, want);
     let files = sidecars(&root);
-    let marked: Vec<_> = files
-        .iter()
-        .filter(|f| f.ends_with(".unbuildable"))
-        .collect();
-    assert_eq!(marked.len(), 1, "{files:?}");
-    assert!(marked[0].contains("/2024-03-21/"), "{marked:?}");
     assert_eq!(
-        files.iter().filter(|f| f.ends_with(".parquet")).count(),
-        2,
-        "{files:?}"
+        files.len(),
+        3,
+        "a sidecar of the query's columns a day: {files:?}"
     );
-    // Again: the marker is honoured (no rebuild), the answer the same.
-    assert_eq!(sorted(&fast, sql).await, want);
-    assert_eq!(sidecars(&root), files);
+    assert!(files.iter().all(|f| f.ends_with(".parquet")), "{files:?}");
     // The column that cannot be converted fails on both, never a silent NULL.
     let bad = "SELECT sum(ei) FROM session_start";
     let e_plain = plain.execute(bad).await.expect_err("the plain view fails");
@@ -304,9 +297,47 @@ async fn a_partition_a_view_cannot_convert_is_read_from_event_data() {
         e_fast.to_string().contains("not-a-number") || e_fast.to_string() == e_plain.to_string(),
         "{e_fast} / {e_plain}"
     );
-    // The good days alone are answered from their sidecars.
+    let files = sidecars(&root);
+    let marked: Vec<_> = files
+        .iter()
+        .filter(|f| f.ends_with(".unbuildable"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{files:?}");
+    assert!(marked[0].contains("/2024-03-21/"), "{marked:?}");
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".parquet")).count(),
+        5,
+        "the good days got sidecars with `ei`: {files:?}"
+    );
+    // Again: the marker is honoured (no rebuild), the failure the same.
+    assert!(fast.execute(bad).await.is_err());
+    assert_eq!(sidecars(&root), files);
+    // The good days alone are answered from their sidecars, and the first query still is.
     let good = "SELECT sum(ei) FROM session_start WHERE event_date <> DATE '2024-03-21'";
     assert_eq!(sorted(&fast, good).await, sorted(&plain, good).await);
+    assert_eq!(sorted(&fast, sql).await, want);
+    assert_eq!(sidecars(&root), files);
+    // The whole view fails on that day too (marked), and a third column set is still built
+    // there; past that, new column sets of that day are read from `event_data`: a stream of
+    // queries cannot pile up files beside a partition the view cannot convert.
+    assert!(fast.execute("SELECT * FROM session_start").await.is_err());
+    let day21 = |files: &[String]| {
+        files
+            .iter()
+            .filter(|f| f.contains("/2024-03-21/"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let before = day21(&sidecars(&root));
+    assert_eq!(before.len(), 2, "its column sidecar and marker: {before:?}");
+    // login: a third column set. proto: the whole view is tried (and marked), then proto
+    // alone built. code, sid: nothing more is written for that day.
+    for (col, new) in [("login", 1), ("proto", 3), ("code", 3), ("sid", 3)] {
+        let q = format!("SELECT {col}, count(*) FROM session_start GROUP BY 1");
+        assert_eq!(sorted(&fast, &q).await, sorted(&plain, &q).await, "{q}");
+        let now = day21(&sidecars(&root));
+        assert_eq!(now.len(), before.len() + new, "{col}: {now:?}");
+    }
 }
 
 /// `ingest --build-views` leaves every non-empty view's sidecars in place, and they answer as
@@ -449,4 +480,60 @@ async fn a_date_scoped_session_touches_only_its_days() {
         files.iter().any(|f| f.contains("/2024-05-04/")),
         "{files:?}"
     );
+}
+
+/// A query builds a sidecar of the columns it reads; a query of fewer columns reads that one;
+/// after three column sets the whole view is built, and every later query reads it. Every
+/// answer equals the plain view's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_sidecars_are_reused_then_the_whole_view_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, lake) = demo_lake(dir.path(), "7", "2", "2000").await;
+    let plain = engine(&lake, Some("acme"), false).await;
+    let fast = engine(&lake, Some("acme"), true).await;
+    let steps: [(&str, usize); 7] = [
+        (
+            "SELECT user, login, count(*) FROM session_start GROUP BY 1, 2",
+            2,
+        ),
+        // Covered by the first sidecar: nothing new.
+        ("SELECT user, count(*) FROM session_start GROUP BY 1", 2),
+        ("SELECT count(*) FROM session_start", 2),
+        ("SELECT proto, count(*) FROM session_start GROUP BY 1", 4),
+        (
+            "SELECT server_id, count(*) FROM session_start GROUP BY 1",
+            6,
+        ),
+        // A fourth column set: the whole view, two more files.
+        (
+            "SELECT addr_remote, count(*) FROM session_start GROUP BY 1",
+            8,
+        ),
+        (
+            "SELECT sid, event_time, kubernetes_groups FROM session_start",
+            8,
+        ),
+    ];
+    for (sql, files) in steps {
+        let want = sorted(&plain, sql).await;
+        assert!(!want.is_empty(), "{sql}");
+        assert_eq!(sorted(&fast, sql).await, want, "{sql}");
+        let built = sidecars(&root);
+        assert_eq!(built.len(), files, "{sql}: {built:?}");
+    }
+    // The whole view's files are the ones without a column suffix, one a day; a later query
+    // that no column sidecar covers reads them (one that is covered reads the smaller file).
+    let whole: Vec<String> = sidecars(&root)
+        .into_iter()
+        .filter(|f| !f.contains(".c"))
+        .collect();
+    assert_eq!(whole.len(), 2, "{whole:?}");
+    let text = common::plan_text(
+        &fast
+            .plan("SELECT user, sid FROM session_start WHERE with_mfa IS NULL")
+            .await
+            .unwrap(),
+    );
+    let name = whole[0].rsplit('/').next().unwrap();
+    assert!(text.contains(name), "{name} not read: {text}");
 }

@@ -233,6 +233,16 @@ pub async fn put_index(store: &dyn object_store::ObjectStore, data: &Path, index
 /// from its own up to the lake root (new partition directories are entries of their parents).
 /// S3 needs nothing: a PUT that returned is durable. Blocking, but a few syscalls per file.
 pub fn sync_local(lake: &Lake, path: &Path) -> Result<()> {
+    sync_local_upto(lake, path, true)
+}
+
+/// [`sync_local`] of the file alone, for what can be rebuilt (a view sidecar): its contents
+/// are durable before a reader trusts them, but a name lost in a crash only means a rebuild.
+pub fn sync_local_file(lake: &Lake, path: &Path) -> Result<()> {
+    sync_local_upto(lake, path, false)
+}
+
+fn sync_local_upto(lake: &Lake, path: &Path, dirs: bool) -> Result<()> {
     if !lake.is_local() {
         return Ok(());
     }
@@ -244,6 +254,9 @@ pub fn sync_local(lake: &Lake, path: &Path) -> Result<()> {
             .map_err(|e| Error::io("sync", p, e))
     };
     sync(&file)?;
+    if !dirs {
+        return Ok(());
+    }
     let mut dir = file.parent();
     while let Some(d) = dir {
         sync(d)?;

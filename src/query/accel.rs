@@ -727,13 +727,24 @@ impl AccelView {
             }
             return Err(e);
         }
-        let mut out = Vec::with_capacity(writers.len());
+        // Closing encodes each writer's last row group: on every core, not one after another.
+        let mut closing = tokio::task::JoinSet::new();
         for (_, slot) in writers {
             let (path, w) = slot.into_inner();
-            w.close().await.map_err(|e| Failure::Write(e.into()))?;
-            crate::lake::writer::sync_local(&lake, &path)
-                .map_err(|e| Failure::Write(DataFusionError::External(Box::new(e))))?;
-            out.push(store.head(&path).await.map_err(store_err)?);
+            let (lake, store) = (lake.clone(), store.clone());
+            closing.spawn(async move {
+                w.close().await.map_err(|e| Failure::Write(e.into()))?;
+                crate::lake::writer::sync_local_file(&lake, &path)
+                    .map_err(|e| Failure::Write(DataFusionError::External(Box::new(e))))?;
+                store
+                    .head(&path)
+                    .await
+                    .map_err(|e| Failure::Other(store_err(e)))
+            });
+        }
+        let mut out = Vec::with_capacity(closing.len());
+        while let Some(r) = closing.join_next().await {
+            out.push(r.map_err(|e| Failure::Other(DataFusionError::ExecutionJoin(Box::new(e))))??);
         }
         Ok(out)
     }
@@ -860,21 +871,46 @@ impl TableProvider for AccelView {
     }
 }
 
+/// What `build_views` builds.
+#[derive(Debug, Clone, Copy)]
+pub enum Builds<'a> {
+    /// Every view, every column.
+    Whole,
+    /// For each view these statements read, one sidecar of the union of the columns they
+    /// read of it (so one build serves all of them).
+    ReadBy(&'a [String]),
+}
+
 /// What `build_views` did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuildSummary {
+    /// Views built (or found current).
     pub views: usize,
     pub partitions: usize,
+    /// Statements of `Builds::ReadBy` that did not plan (a saved query the catalog no longer
+    /// fits): skipped.
+    pub skipped: usize,
+    /// Views whose build failed (each is then built by its first query, as without this).
+    pub failed: usize,
     pub elapsed: Duration,
 }
 
-/// Builds every view's sidecars for these dates of one tenant now (what `ingest
-/// --build-views` runs after writing), so the first view query reads typed columns. Each view
-/// is planned once through the session's own path, which builds what is missing.
+/// Views built at once: each build runs on every core for most of its time, but its planning,
+/// small partitions and closing do not.
+const BUILDS_AT_ONCE: usize = 2;
+
+/// Days one build statement names (its partition filter), at most.
+const DAYS_PER_BUILD: usize = 256;
+
+/// Builds view sidecars for exactly these dates of one tenant now (what `ingest` runs after
+/// writing), so the first queries read typed columns. Each view is planned once through the
+/// session's own path, which builds what is missing; the dates are a partition filter of that
+/// plan, so dates far apart do not build the partitions between them.
 pub async fn build_views(
     lake: &Lake,
     tenant: &str,
     dates: &[NaiveDate],
+    what: Builds<'_>,
 ) -> crate::error::Result<BuildSummary> {
     let (Some(&since), Some(&until)) = (dates.iter().min(), dates.iter().max()) else {
         return Ok(BuildSummary::default());
@@ -886,18 +922,127 @@ pub async fn build_views(
     opts.until = Some(until);
     opts.view_accel = true;
     let engine = super::engine::Engine::new(opts).await?;
-    let names = engine.view_names();
-    for v in &names {
-        // View names come from the embedded catalog; quoting keeps them identifiers. Planning
-        // a scan of every column builds the whole view's sidecars (the build happens while
-        // the scan is planned); nothing is read.
-        engine.plan(&format!("SELECT * FROM \"{v}\"")).await?;
-    }
-    Ok(BuildSummary {
-        views: names.len(),
+    let mut summary = BuildSummary {
         partitions: dates.len(),
-        elapsed: started.elapsed(),
-    })
+        ..Default::default()
+    };
+    let reads: Vec<(String, Option<Vec<String>>)> = match what {
+        Builds::Whole => engine.view_names().into_iter().map(|v| (v, None)).collect(),
+        Builds::ReadBy(statements) => {
+            let (reads, skipped) = view_reads(&engine, statements).await;
+            summary.skipped = skipped;
+            reads.into_iter().collect()
+        }
+    };
+    let mut days: Vec<NaiveDate> = dates.to_vec();
+    days.sort();
+    days.dedup();
+    // A run may write thousands of days (a backfill, or a hostile file's far-apart dates):
+    // a statement names at most `DAYS_PER_BUILD` of them.
+    let filters: Vec<String> = days
+        .chunks(DAYS_PER_BUILD)
+        .map(|c| {
+            let list: Vec<String> = c.iter().map(|d| format!("DATE '{d}'")).collect();
+            format!("WHERE event_date IN ({})", list.join(", "))
+        })
+        .collect();
+    summary.views = reads.len();
+    let plans: Vec<(String, String)> = reads
+        .into_iter()
+        .flat_map(|(view, cols)| {
+            // Names come from the catalog's view schemas; quoting keeps them identifiers.
+            let list = match cols {
+                None => "*".to_string(),
+                // A view only counted still needs its partition columns (every sidecar has).
+                Some(c) if c.is_empty() => quote(EVENT_DATE),
+                Some(c) => c.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+            };
+            let select = format!("SELECT {list} FROM {}", quote(&view));
+            filters
+                .iter()
+                .map(move |f| (view.clone(), format!("{select} {f}")))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Planning the scan builds its sidecars (the build happens while the scan is planned);
+    // nothing is read.
+    let mut done = futures::stream::iter(plans)
+        .map(|(view, sql)| {
+            let engine = &engine;
+            async move { (view, engine.plan(&sql).await) }
+        })
+        .buffer_unordered(BUILDS_AT_ONCE);
+    let mut failed = std::collections::BTreeSet::new();
+    while let Some((view, r)) = done.next().await {
+        if let Err(e) = r {
+            failed.insert(view.clone());
+            tracing::warn!(view = %view, error = %e, "view sidecars not built; the first query of the view builds them");
+        }
+    }
+    summary.failed = failed.len();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// `"name"`, with `"` doubled.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The columns of each view these statements read (`None`: all of them), from their
+/// optimized plans, and how many statements did not plan.
+async fn view_reads(
+    engine: &super::engine::Engine,
+    statements: &[String],
+) -> (
+    std::collections::BTreeMap<String, Option<Vec<String>>>,
+    usize,
+) {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut reads: std::collections::BTreeMap<String, Option<std::collections::BTreeSet<String>>> =
+        Default::default();
+    let mut skipped = 0;
+    for sql in statements {
+        let plan = match engine.plan_with_params(sql, None).await {
+            Ok(df) => df.into_optimized_plan(),
+            Err(e) => Err(DataFusionError::Plan(e.to_string())),
+        };
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                skipped += 1;
+                tracing::debug!(error = %e, "a statement does not plan; its views are not prepared");
+                continue;
+            }
+        };
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node
+                && let Ok(provider) = source_as_provider(&scan.source)
+                && let Some(view) = provider.downcast_ref::<AccelView>()
+            {
+                let schema = view.plain.schema();
+                let entry = reads
+                    .entry(view.name.clone())
+                    .or_insert_with(|| Some(Default::default()));
+                match (&scan.projection, entry.as_mut()) {
+                    (Some(p), Some(cols)) => {
+                        cols.extend(
+                            p.iter()
+                                .filter_map(|&i| schema.fields().get(i).map(|f| f.name().clone())),
+                        );
+                    }
+                    (None, _) => *entry = None,
+                    (Some(_), None) => {}
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    }
+    let reads = reads
+        .into_iter()
+        .map(|(v, c)| (v, c.map(|c| c.into_iter().collect())))
+        .collect();
+    (reads, skipped)
 }
 
 #[cfg(test)]

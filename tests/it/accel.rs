@@ -350,7 +350,7 @@ async fn ingest_can_build_the_sidecars_of_what_it_wrote() {
     let out = common::run_ok(cli("ingest", &root).arg("--build-views").arg(&events));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("view sidecars: 35 views over 2 partitions"),
+        text.contains("view sidecars (every column): 35 views over 2 partitions"),
         "{text}"
     );
     let before = sidecars(&root);
@@ -536,4 +536,117 @@ async fn column_sidecars_are_reused_then_the_whole_view_is_built() {
     );
     let name = whole[0].rsplit('/').next().unwrap();
     assert!(text.contains(name), "{name} not read: {text}");
+}
+
+/// `ingest` (by default) builds, for exactly the days it wrote, one sidecar per view of the
+/// columns the built-in report and the tenant's saved queries read: those queries then read
+/// them and build nothing, and answer as the views over `event_data`; days it did not write
+/// (between two it did) get nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_prepares_the_columns_reports_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let middle = demo(dir.path(), "m.ndjson", "8", "2024-05-01", "3", "1500");
+    let out = common::run_ok(cli("ingest", &root).args(["--views", "none"]).arg(&middle));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("view sidecars"));
+    assert!(sidecars(&root).is_empty());
+    let saved = "SELECT server_hostname, count(*) FROM session_start GROUP BY 1";
+    common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditlake"))
+            .args([
+                "queries", "create", "hosts", saved, "--title", "Hosts", "--lake",
+            ])
+            .arg(&root)
+            .args(["--tenant", "acme"]),
+    );
+    let before = demo(dir.path(), "a.ndjson", "9", "2024-04-30", "1", "1500");
+    let after = demo(dir.path(), "b.ndjson", "10", "2024-05-04", "1", "1500");
+    let out = common::run_ok(cli("ingest", &root).arg(&before).arg(&after));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("view sidecars (the columns reports read): 6 views over 2 partitions"),
+        "{text}"
+    );
+    let built = sidecars(&root);
+    assert!(
+        built
+            .iter()
+            .all(|f| f.contains("/2024-04-30/") || f.contains("/2024-05-04/")),
+        "only the days written: {built:?}"
+    );
+    // One column sidecar per (view, day), of the six views the report reads.
+    assert_eq!(built.len(), 12, "{built:?}");
+    assert!(built.iter().all(|f| f.contains(".c")), "{built:?}");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    let scoped = |accel| {
+        let lake = lake.clone();
+        async move {
+            let mut o = EngineOptions::new(lake);
+            o.tenant = Some("acme".into());
+            o.view_accel = accel;
+            o.since = chrono::NaiveDate::from_ymd_opt(2024, 5, 4);
+            Engine::new(o).await.unwrap()
+        }
+    };
+    let (fast, plain) = (scoped(true).await, scoped(false).await);
+    let mut sqls: Vec<String> = auditlake::analysis::report::builtin()
+        .queries
+        .into_iter()
+        .map(|q| q.sql)
+        .collect();
+    sqls.push(saved.to_string());
+    let mut nonempty = 0;
+    for sql in &sqls {
+        let want = sorted(&plain, sql).await;
+        nonempty += usize::from(!want.is_empty());
+        assert_eq!(sorted(&fast, sql).await, want, "{sql}");
+    }
+    assert!(
+        nonempty >= 5,
+        "the demo day fills {nonempty} of the queries"
+    );
+    assert_eq!(
+        sidecars(&root),
+        built,
+        "the report and the saved query built nothing"
+    );
+}
+
+/// A run that writes more days than one build statement names (a backfill; a file whose dates
+/// are far apart) prepares every one of them, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_prepares_many_far_apart_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.ndjson");
+    let start = chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap();
+    let days: Vec<chrono::NaiveDate> = (0..260).map(|i| start + chrono::Days::new(i * 7)).collect();
+    let lines: Vec<String> = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                r#"{{"event":"session.start","code":"T2000I","time":"{d}T10:00:00Z","uid":"u{i}","user":"alice","login":"root","proto":"ssh"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&f, lines.join("\n")).unwrap();
+    let root = dir.path().join("lake");
+    let out = common::run_ok(cli("ingest", &root).arg(&f));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("6 views over 260 partitions"), "{text}");
+    let built = sidecars(&root);
+    let ss: std::collections::BTreeSet<String> = built
+        .iter()
+        .filter(|p| p.contains("/session_start/"))
+        .map(|p| p.split('/').nth(2).unwrap().to_string())
+        .collect();
+    let want: std::collections::BTreeSet<String> = days.iter().map(|d| d.to_string()).collect();
+    assert_eq!(ss, want);
+    assert_eq!(built.len(), 6 * 260, "a sidecar per view and day");
+    // The report reads them: root sessions, one per day.
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    let fast = engine(&lake, Some("acme"), true).await;
+    let sql = "SELECT count(*) FROM session_start WHERE login = 'root'";
+    assert_eq!(sorted(&fast, sql).await, vec![vec!["260".to_string()]]);
+    assert_eq!(sidecars(&root), built);
 }

@@ -178,3 +178,115 @@ impl Resolved {
         }
     }
 }
+
+/// Which typed view sidecars (`accel/`) a command that writes partitions builds for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViewsArg {
+    /// The columns the built-in report and the tenant's saved queries read.
+    Reports,
+    /// Every column of every view.
+    All,
+    /// None: each view's first query builds the columns it reads.
+    None,
+}
+
+/// Saved queries whose columns `--views reports` prepares, at most (the rest are built by
+/// their first run): the catalog is the lake's, but its size is not a write's to pay for.
+pub const MAX_PREPARED_QUERIES: usize = 256;
+
+#[derive(Debug, Args, Clone)]
+pub struct ViewsArgs {
+    /// After writing, build typed view sidecars (`accel/`) for the partitions written, so the
+    /// first queries read typed columns instead of parsing `event_data`: `reports` builds the
+    /// columns the built-in report and the tenant's saved queries read (one sidecar per view
+    /// they read), `all` every column of every view, `none` nothing (each view's first query
+    /// then builds the columns it reads).
+    #[arg(long, value_enum, default_value_t = ViewsArg::Reports)]
+    pub views: ViewsArg,
+    /// The same as `--views all`.
+    #[arg(long)]
+    pub build_views: bool,
+}
+
+impl ViewsArgs {
+    /// Builds what was asked for these days of one tenant; the line to print, if anything was
+    /// built. Acceleration off (`AUDITLAKE_VIEW_ACCEL=0`) builds nothing.
+    pub async fn prepare(
+        &self,
+        lake: &Lake,
+        tenant: &str,
+        dates: &[chrono::NaiveDate],
+    ) -> Result<Option<String>> {
+        use crate::query::accel::{self, Builds};
+        let views = if self.build_views {
+            ViewsArg::All
+        } else {
+            self.views
+        };
+        if views == ViewsArg::None || dates.is_empty() || !accel::enabled_by_env() {
+            return Ok(None);
+        }
+        let statements = match views {
+            ViewsArg::Reports => report_statements(lake, tenant).await,
+            _ => Vec::new(),
+        };
+        let what = match views {
+            ViewsArg::Reports => Builds::ReadBy(&statements),
+            _ => Builds::Whole,
+        };
+        let b = accel::build_views(lake, tenant, dates, what).await?;
+        if b.views == 0 {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "view sidecars ({}): {} views over {} partitions in {:.2}s{}",
+            match views {
+                ViewsArg::Reports => "the columns reports read",
+                _ => "every column",
+            },
+            b.views,
+            b.partitions,
+            b.elapsed.as_secs_f64(),
+            if b.failed > 0 {
+                format!(" ({} not built: their first query builds them)", b.failed)
+            } else {
+                String::new()
+            }
+        )))
+    }
+}
+
+/// The statements whose view columns `--views reports` builds: the built-in report's and the
+/// tenant's saved queries (saved reports run saved queries). A catalog that cannot be read is
+/// a warning: the built-in report is prepared anyway.
+async fn report_statements(lake: &Lake, tenant: &str) -> Vec<String> {
+    let mut out: Vec<String> = crate::analysis::report::builtin()
+        .queries
+        .into_iter()
+        .map(|q| q.sql)
+        .collect();
+    let catalog = crate::lake::store::Catalog::scoped(lake, Some(tenant));
+    match catalog.queries().await {
+        Ok(names) => {
+            if names.len() > MAX_PREPARED_QUERIES {
+                tracing::info!(
+                    saved = names.len(),
+                    prepared = MAX_PREPARED_QUERIES,
+                    "more saved queries than are prepared; the others build their columns on first run"
+                );
+            }
+            for n in names.iter().take(MAX_PREPARED_QUERIES) {
+                match catalog.query(n).await {
+                    Ok(q) => out.push(q.sql),
+                    Err(e) => {
+                        tracing::warn!(query = %n, error = %e, "saved query unreadable; not prepared")
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "saved queries unreadable; preparing the built-in report only")
+        }
+    }
+    out
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 
-use super::args::LakeArgs;
+use super::args::{LakeArgs, ViewsArgs};
 use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::lake::{compact, merge};
@@ -55,6 +55,8 @@ pub struct Args {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub views: ViewsArgs,
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -89,6 +91,23 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         out.push(s);
     }
     // One wait for every partition, then their replaced files go.
+    // A compacted partition has new files, so no sidecar of its key: build what was asked.
+    let mut compacted: std::collections::BTreeMap<&str, Vec<chrono::NaiveDate>> =
+        Default::default();
+    for s in out.iter().filter(|s| !s.skipped && s.locked_by.is_none()) {
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(&s.date, "%Y-%m-%d") {
+            compacted.entry(s.tenant.as_str()).or_default().push(d);
+        }
+    }
+    for (tenant, dates) in &compacted {
+        if let Some(line) = a.views.prepare(&lake, tenant, dates).await? {
+            if a.json {
+                tracing::info!(tenant = %tenant, "{line}");
+            } else {
+                println!("{tenant}: {line}");
+            }
+        }
+    }
     let due = out.iter().filter_map(|s| s.delete_after_unix_ms).max();
     let mut deleted = 0;
     if let Some(at) = due

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 
 use super::EXIT_REJECTED;
-use super::args::LakeArgs;
+use super::args::{LakeArgs, ViewsArgs};
 use chrono::NaiveDate;
 
 use crate::error::{Error, Result};
@@ -82,10 +82,8 @@ pub struct Args {
     /// Latest plausible event time (a date, exclusive); later events are rejects.
     #[arg(long, default_value = "2200-01-01")]
     pub event_time_max: NaiveDate,
-    /// After the run, build the typed view sidecars (`accel/`) of the partitions it wrote, so
-    /// the first view query reads typed columns (otherwise that query builds them).
-    #[arg(long)]
-    pub build_views: bool,
+    #[command(flatten)]
+    pub views: ViewsArgs,
     /// Files to read; `-` reads stdin.
     #[arg(required = true)]
     pub files: Vec<String>,
@@ -120,20 +118,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     let summary = ingest::ingest_files(&lake, inputs, opts, progress).await?;
     print!("{}", summary.render());
-    if a.build_views && crate::query::accel::enabled_by_env() {
-        let dates: Vec<NaiveDate> = summary
-            .by_partition
-            .keys()
-            .filter(|(t, _)| *t == tenant)
-            .map(|(_, d)| *d)
-            .collect();
-        let b = crate::query::accel::build_views(&lake, &tenant, &dates).await?;
-        println!(
-            "view sidecars: {} views over {} partitions in {:.2}s",
-            b.views,
-            b.partitions,
-            b.elapsed.as_secs_f64()
-        );
+    let dates: Vec<NaiveDate> = summary
+        .by_partition
+        .keys()
+        .filter(|(t, _)| *t == tenant)
+        .map(|(_, d)| *d)
+        .collect();
+    if let Some(line) = a.views.prepare(&lake, &tenant, &dates).await? {
+        println!("{line}");
     }
     Ok(if summary.rejected > 0 {
         ExitCode::from(EXIT_REJECTED)

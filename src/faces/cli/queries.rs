@@ -86,11 +86,11 @@ pub async fn run(cmd: QueriesCmd) -> Result<ExitCode> {
                 suggestion,
                 created_at: crate::lake::store::now_rfc3339(),
             };
-            // Checked against the catalog before anything is saved.
-            Engine::new(scope.engine_options(lake.clone()))
-                .await?
-                .plan(&q.sql)
-                .await?;
+            // Checked against the catalog before anything is saved: planned as `query` plans
+            // it, but with views over `event_data`, so checking builds no view sidecars.
+            let mut check = scope.engine_options(lake.clone());
+            check.view_accel = false;
+            Engine::new(check).await?.plan(&q.sql).await?;
             report::saved(&lake, scope.tenant.as_deref())
                 .create_query(&q, replace)
                 .await?;

@@ -34,9 +34,10 @@ bin_, lake, tenant = sys.argv[1:4]
 report = yaml.safe_load(open("sql/reports/privileged_access.yaml"))
 queries = [(q["name"], q["sql"]) for q in report["queries"]]
 
-# auditlake: one process per query (a cold start each time), twice — the first pass builds
-# the view sidecars (accel/) the lake lacks, the second reads them — then all nine in one
-# process. AUDITLAKE_VIEW_ACCEL=0 in the environment measures the views over event_data.
+# auditlake: one process per query (a cold start each time), twice — the first pass reads
+# the lake as `ingest` left it (by default with the sidecars of the columns the report reads;
+# an ingest with `--views none` leaves them to this pass to build), the second reads what the
+# first left — then all nine in one process. AUDITLAKE_VIEW_ACCEL=0 in the environment measures the views over event_data.
 def rows_of(out):
     return sorted(tuple(r) for r in list(csv.reader(io.StringIO(out)))[1:])
 

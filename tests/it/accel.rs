@@ -650,3 +650,45 @@ async fn ingest_prepares_many_far_apart_days() {
     assert_eq!(sorted(&fast, sql).await, vec![vec!["260".to_string()]]);
     assert_eq!(sidecars(&root), built);
 }
+
+/// `compact` gives a partition new files, so no sidecar of its key: it builds the columns the
+/// reports read for the partitions it compacted, which the report then reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_prepares_the_columns_reports_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    for (name, seed) in [("a.ndjson", "21"), ("b.ndjson", "22")] {
+        let f = demo(dir.path(), name, seed, "2024-05-01", "1", "1500");
+        common::run_ok(cli("ingest", &root).args(["--views", "none"]).arg(&f));
+    }
+    assert!(sidecars(&root).is_empty());
+    let out = common::run_ok(&mut cli("compact", &root));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("acme: view sidecars (the columns reports read): 6 views over 1 partitions"),
+        "{text}"
+    );
+    let built = sidecars(&root);
+    assert_eq!(built.len(), 6, "{built:?}");
+    let lake = Lake::open(root.to_str().unwrap()).unwrap();
+    let (fast, plain) = (
+        engine(&lake, Some("acme"), true).await,
+        engine(&lake, Some("acme"), false).await,
+    );
+    for q in auditlake::analysis::report::builtin().queries {
+        assert_eq!(
+            sorted(&fast, &q.sql).await,
+            sorted(&plain, &q.sql).await,
+            "{}",
+            q.name
+        );
+    }
+    assert_eq!(sidecars(&root), built, "the report built nothing");
+    // `--views none` leaves it to the first query.
+    let f = demo(dir.path(), "c.ndjson", "23", "2024-05-02", "1", "500");
+    common::run_ok(cli("ingest", &root).args(["--views", "none"]).arg(&f));
+    common::run_ok(cli("ingest", &root).args(["--views", "none"]).arg(&f));
+    let out = common::run_ok(cli("compact", &root).args(["--views", "none"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("view sidecars"));
+    assert_eq!(sidecars(&root), built);
+}

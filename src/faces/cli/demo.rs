@@ -43,6 +43,8 @@ pub struct Args {
     /// Write the raw events as NDJSON to this file instead of ingesting them.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub views: super::args::ViewsArgs,
 }
 
 pub fn spec(args: &Args) -> DemoSpec {
@@ -158,6 +160,17 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .put_identities(&csv)
         .await?;
     print!("{}", summary.render());
+    // As `ingest` leaves a lake: the columns the reports read, built for the days written.
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<chrono::NaiveDate>> =
+        Default::default();
+    for (t, d) in summary.by_partition.keys() {
+        by_tenant.entry(t.as_str()).or_default().push(*d);
+    }
+    for (tenant, dates) in &by_tenant {
+        if let Some(line) = args.views.prepare(&lake, tenant, dates).await? {
+            println!("{tenant}: {line}");
+        }
+    }
     println!(
         "\nThe lake is at {} ({} days from {}, GeoIP: the built-in fixture database).",
         lake.display(),

@@ -23,6 +23,18 @@ async fn sorted(engine: &Engine, sql: &str) -> Vec<Vec<String>> {
     r
 }
 
+/// The built-in report's nine queries answer alike on both engines.
+async fn report_answers_equal(fast: &Engine, plain: &Engine) {
+    for q in auditlake::analysis::report::builtin().queries {
+        assert_eq!(
+            sorted(fast, &q.sql).await,
+            sorted(plain, &q.sql).await,
+            "{}",
+            q.name
+        );
+    }
+}
+
 /// Demo Teleport events for `days` days from `start`, written to `dir/name`.
 fn demo(dir: &Path, name: &str, seed: &str, start: &str, days: &str, per_day: &str) -> PathBuf {
     let events = dir.join(name);
@@ -105,14 +117,7 @@ async fn every_view_answers_the_same_from_its_sidecar() {
         }
     }
     assert!(nonempty >= 10, "the demo week fills {nonempty} views");
-    for q in auditlake::analysis::report::builtin().queries {
-        assert_eq!(
-            sorted(&fast, &q.sql).await,
-            sorted(&plain, &q.sql).await,
-            "{}",
-            q.name
-        );
-    }
+    report_answers_equal(&fast, &plain).await;
     // The plan says where the rows come from.
     let text = common::plan_text(
         &fast
@@ -675,14 +680,7 @@ async fn compact_prepares_the_columns_reports_read() {
         engine(&lake, Some("acme"), true).await,
         engine(&lake, Some("acme"), false).await,
     );
-    for q in auditlake::analysis::report::builtin().queries {
-        assert_eq!(
-            sorted(&fast, &q.sql).await,
-            sorted(&plain, &q.sql).await,
-            "{}",
-            q.name
-        );
-    }
+    report_answers_equal(&fast, &plain).await;
     assert_eq!(sidecars(&root), built, "the report built nothing");
     // `--views none` leaves it to the first query.
     let f = demo(dir.path(), "c.ndjson", "23", "2024-05-02", "1", "500");

@@ -429,15 +429,19 @@ impl AccelView {
                     None => {}
                 }
             }
-            let whole = built.iter().any(|(_, c)| c.is_all());
-            if whole {
-                // The whole view answers every query: the partial ones are superseded.
-                stale.extend(
-                    built
-                        .iter()
-                        .filter(|(m, c)| !c.is_all() && m.last_modified < cutoff)
-                        .map(|(m, _)| m.location.clone()),
-                );
+            if let Some(w) = built.iter().find(|(_, c)| c.is_all()).map(|(m, _)| *m) {
+                // The whole view answers every query, and is the only file read once it
+                // exists: its column sidecars are superseded, deleted once the whole view is
+                // older than any query (one that listed before it may still read them).
+                if w.last_modified < cutoff {
+                    stale.extend(
+                        built
+                            .iter()
+                            .filter(|(_, c)| !c.is_all())
+                            .map(|(m, _)| m.location.clone()),
+                    );
+                }
+                built.retain(|(_, c)| c.is_all());
             }
             // The smallest sidecar holding every column the query reads.
             if let Some((m, _)) = built
@@ -742,11 +746,25 @@ impl AccelView {
                     .map_err(|e| Failure::Other(store_err(e)))
             });
         }
+        // Every close is awaited, a failed one or not: dropping the set would cancel the
+        // others mid-upload.
         let mut out = Vec::with_capacity(closing.len());
+        let mut first_err = None;
         while let Some(r) = closing.join_next().await {
-            out.push(r.map_err(|e| Failure::Other(DataFusionError::ExecutionJoin(Box::new(e))))??);
+            match r
+                .map_err(|e| Failure::Other(DataFusionError::ExecutionJoin(Box::new(e))))
+                .and_then(|r| r)
+            {
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
-        Ok(out)
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 }
 

@@ -526,21 +526,29 @@ async fn column_sidecars_are_reused_then_the_whole_view_is_built() {
         let built = sidecars(&root);
         assert_eq!(built.len(), files, "{sql}: {built:?}");
     }
-    // The whole view's files are the ones without a column suffix, one a day; a later query
-    // that no column sidecar covers reads them (one that is covered reads the smaller file).
+    // The whole view's files are the ones without a column suffix, one a day. Once they
+    // exist every query reads them, also one a column sidecar covers: the column sidecars are
+    // superseded (deleted once the whole view is older than any query), so a reader must not
+    // pick one that a later listing may delete.
     let whole: Vec<String> = sidecars(&root)
         .into_iter()
         .filter(|f| !f.contains(".c"))
         .collect();
     assert_eq!(whole.len(), 2, "{whole:?}");
-    let text = common::plan_text(
-        &fast
-            .plan("SELECT user, sid FROM session_start WHERE with_mfa IS NULL")
-            .await
-            .unwrap(),
-    );
-    let name = whole[0].rsplit('/').next().unwrap();
-    assert!(text.contains(name), "{name} not read: {text}");
+    for sql in [
+        "SELECT user, sid FROM session_start WHERE with_mfa IS NULL",
+        "SELECT user, login, count(*) FROM session_start GROUP BY 1, 2",
+    ] {
+        let text = common::plan_text(&fast.plan(sql).await.unwrap());
+        for w in &whole {
+            let name = w.rsplit('/').next().unwrap();
+            assert!(text.contains(name), "{name} not read: {text}");
+        }
+        for p in sidecars(&root).iter().filter(|f| f.contains(".c")) {
+            let name = p.rsplit('/').next().unwrap();
+            assert!(!text.contains(name), "a column sidecar read: {text}");
+        }
+    }
 }
 
 /// `ingest` (by default) builds, for exactly the days it wrote, one sidecar per view of the

@@ -210,8 +210,27 @@ pub struct ViewsArgs {
 
 impl ViewsArgs {
     /// Builds what was asked for these days of one tenant; the line to print, if anything was
-    /// built. Acceleration off (`AUDITLAKE_VIEW_ACCEL=0`) builds nothing.
+    /// built. Acceleration off (`AUDITLAKE_VIEW_ACCEL=0`) builds nothing. Never fails the
+    /// command: the data is written (or compacted) by then, and a view's first query builds
+    /// what is missing, so a failure here is a warning.
     pub async fn prepare(
+        &self,
+        lake: &Lake,
+        tenant: &str,
+        dates: &[chrono::NaiveDate],
+    ) -> Option<String> {
+        match self.try_prepare(lake, tenant, dates).await {
+            Ok(line) => line,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "view sidecars not built");
+                Some(format!(
+                    "view sidecars not built ({e}); each view's first query builds them"
+                ))
+            }
+        }
+    }
+
+    async fn try_prepare(
         &self,
         lake: &Lake,
         tenant: &str,

@@ -100,7 +100,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         }
     }
     for (tenant, dates) in &compacted {
-        if let Some(line) = a.views.prepare(&lake, tenant, dates).await? {
+        if let Some(line) = a.views.prepare(&lake, tenant, dates).await {
             if a.json {
                 tracing::info!(tenant = %tenant, "{line}");
             } else {

@@ -167,7 +167,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         by_tenant.entry(t.as_str()).or_default().push(*d);
     }
     for (tenant, dates) in &by_tenant {
-        if let Some(line) = args.views.prepare(&lake, tenant, dates).await? {
+        if let Some(line) = args.views.prepare(&lake, tenant, dates).await {
             println!("{tenant}: {line}");
         }
     }

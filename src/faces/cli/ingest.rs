@@ -124,7 +124,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         .filter(|(t, _)| *t == tenant)
         .map(|(_, d)| *d)
         .collect();
-    if let Some(line) = a.views.prepare(&lake, &tenant, &dates).await? {
+    if let Some(line) = a.views.prepare(&lake, &tenant, &dates).await {
         println!("{line}");
     }
     Ok(if summary.rejected > 0 {

@@ -18,8 +18,9 @@
 //! columns, so it answers (or fails) exactly as the plain view would, and is not rebuilt until
 //! its files change.
 //!
-//! Columns: a first query builds a sidecar of the columns it reads (`{key}.c{hex}.parquet`,
-//! see `Cols`); the fourth column set of a partition builds the whole view (`{key}.parquet`).
+//! Columns: a first query builds a sidecar of the columns it reads (`{key}.c{hex}.w{nonce}.parquet`,
+//! see `Cols`; the nonce is the build's own, see `parse_name`); the fourth column set of a
+//! partition builds the whole view (`{key}.w{nonce}.parquet`).
 //!
 //! Tenant scope: the partitions come from the session's `events` table, which lists only the
 //! scope's tenant and dates; a sidecar is read and written only under those partitions.
@@ -217,15 +218,33 @@ impl Cols {
     }
 }
 
-/// A file of a sidecar directory, by its name: `{key}{suffix}.parquet` (a sidecar) or
-/// `{key}{suffix}.unbuildable` (a marker). `None` for any other name.
+/// A file of a sidecar directory, by its name: `{key}{suffix}.w{nonce}.parquet` (a sidecar)
+/// or `{key}{suffix}.unbuildable` (a marker). `None` for any other name.
+///
+/// Why a nonce: two processes building the same sidecar at once write different bytes (row
+/// order follows the threads), and a reader that listed one file's size must never open the
+/// other's under that name; each build writes a name of its own, and readers pick one.
 fn parse_name(name: &str, n: usize) -> Option<(&str, Cols, bool)> {
     let (stem, sidecar) = match name.strip_suffix(".parquet") {
-        Some(s) => (s, true),
+        Some(s) => (
+            s.rsplit_once('.')
+                .filter(|(_, w)| is_nonce(w))
+                .map_or(s, |(head, _)| head),
+            true,
+        ),
         None => (name.strip_suffix(".unbuildable")?, false),
     };
     let (key, suffix) = stem.split_at(stem.find('.').unwrap_or(stem.len()));
     Some((key, Cols::parse(suffix, n)?, sidecar))
+}
+
+/// `w` and 16 lower-case hex digits: a build's own part of a sidecar's name.
+fn is_nonce(s: &str) -> bool {
+    s.strip_prefix('w').is_some_and(|h| {
+        h.len() == 16
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// A partition whose sidecar is missing: the files it is built from, the columns built, the
@@ -240,10 +259,12 @@ struct Missing {
 }
 
 impl Missing {
+    /// A new sidecar's path: this build's own name (see `parse_name`).
     fn path(&self) -> Path {
+        let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
         self.dir
             .clone()
-            .join(format!("{}{}.parquet", self.key, self.cols.suffix()).as_str())
+            .join(format!("{}{}.w{nonce:016x}.parquet", self.key, self.cols.suffix()).as_str())
     }
 
     /// Written when these columns of this partition cannot be built (a value a view column
@@ -429,6 +450,21 @@ impl AccelView {
                     None => {}
                 }
             }
+            // Two builds at once leave two files of the same columns: every reader takes the
+            // first by name, and the others go once older than any query.
+            built.sort_by(|a, b| a.0.location.cmp(&b.0.location));
+            let mut seen: Vec<Cols> = Vec::new();
+            built.retain(|(m, c)| {
+                if seen.contains(c) {
+                    if m.last_modified < cutoff {
+                        stale.push(m.location.clone());
+                    }
+                    false
+                } else {
+                    seen.push(c.clone());
+                    true
+                }
+            });
             if let Some(w) = built.iter().find(|(_, c)| c.is_all()).map(|(m, _)| *m) {
                 // The whole view answers every query, and is the only file read once it
                 // exists: its column sidecars are superseded, deleted once the whole view is
@@ -1110,6 +1146,17 @@ mod tests {
             Some(("abc", true, false))
         );
         assert!(parse_name("abc.parquet.tmp", 5).is_none());
+        assert_eq!(
+            parse_name("abc.c11.w0123456789abcdef.parquet", 5).map(|(k, c, s)| (k, c.indices(), s)),
+            Some(("abc", vec![0, 4], true))
+        );
+        assert_eq!(
+            parse_name("abc.w0123456789abcdef.parquet", 5).map(|(k, c, _)| (k, c.is_all())),
+            Some(("abc", true))
+        );
+        // Not a nonce: too short, upper case; then it is read as a column suffix and refused.
+        assert!(parse_name("abc.w0123.parquet", 5).is_none());
+        assert!(parse_name("abc.w0123456789ABCDEF.parquet", 5).is_none());
         assert!(parse_name("abc.c1.c1.parquet", 5).is_none());
     }
 

@@ -1160,6 +1160,31 @@ mod tests {
         assert!(parse_name("abc.c1.c1.parquet", 5).is_none());
     }
 
+    /// Two builds of the same sidecar never write the same name (a reader holding one file's
+    /// size must not open the other's bytes), and both names parse back to the same key and
+    /// columns, so readers treat them as one sidecar.
+    #[test]
+    fn each_build_names_its_own_file() {
+        let m = Missing {
+            part: PinnedPartition {
+                tenant: "acme".into(),
+                date: NaiveDate::from_ymd_opt(2024, 5, 1).expect("a date"),
+                files: vec![],
+            },
+            cols: Cols(vec![true, false, true, true, false]),
+            needed: Cols(vec![true, false, true, true, false]),
+            dir: Path::from("accel/acme/2024-05-01/v"),
+            key: "0123abcd".into(),
+        };
+        let (a, b) = (m.path(), m.path());
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            let (key, cols, sidecar) =
+                parse_name(p.filename().expect("a name"), 5).expect("our own name parses");
+            assert_eq!((key, &cols, sidecar), ("0123abcd", &m.cols, true), "{p}");
+        }
+    }
+
     /// A query's columns always include the partition columns (a build splits by them), and a
     /// scan without a projection needs every column.
     #[test]

@@ -5,6 +5,8 @@
 #! Usage: benches/compare_ingest.sh [EVENTS] [ORDER]   (default 1000000, both)
 #! ORDER: `time` (the generator's time-ordered stream), `shuffled` (the same events in arbitrary
 #! order across the 30 days, as an export of several sources or a backfill is), or `both`.
+#! AUDITLAKE_BENCH_ROUNDS=N runs N interleaved rounds and prints medians; AUDITLAKE_BENCH_VIEWS
+#! lists the `ingest --views` values to measure (default `reports`, as ingest ships).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"
@@ -31,10 +33,15 @@ measure() { # label, command...
 }
 
 case "$order" in both) orders="time shuffled" ;; *) orders="$order" ;; esac
+# AUDITLAKE_BENCH_ROUNDS (default 1): rounds, each running every configuration once in turn,
+# so a drift of this VM over minutes hits all sides alike; the figures are per-configuration
+# medians. AUDITLAKE_BENCH_VIEWS (default `reports`, what ingest does by default): the
+# `--views` values to measure, e.g. "none reports".
+rounds="${AUDITLAKE_BENCH_ROUNDS:-1}"
+views="${AUDITLAKE_BENCH_VIEWS:-reports}"
 for o in $orders; do
 input="$work/events.ndjson"
 [ "$o" = shuffled ] && input="$work/shuffled.ndjson"
-a=$(measure auditlake "$bin" ingest --lake "$work/lake-$o" --tenant bench --geoip fixtures/geoip/auditlake-test-city.mmdb "$input" || true)
 cat > "$work/duck.py" <<PY
 import duckdb, sys
 con = duckdb.connect()
@@ -73,11 +80,30 @@ COPY (
 ) TO '$work/duck-$o' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (tenant_id, event_date))
 """)
 PY
-b=$(measure duckdb "$py" "$work/duck.py")
-echo "== order: $o, events: $n"
+: > "$work/runs"
+for _ in $(seq "$rounds"); do
+  for v in $views; do
+    rm -rf "$work/lake-$o"
+    measure "auditlake --views $v" "$bin" ingest --lake "$work/lake-$o" --tenant bench --views "$v" --geoip fixtures/geoip/auditlake-test-city.mmdb "$input" >> "$work/runs" || true
+  done
+  rm -rf "$work/duck-$o"
+  measure duckdb "$py" "$work/duck.py" >> "$work/runs"
+done
+echo "== order: $o, events: $n, rounds: $rounds (medians; peak RSS the largest)"
 fa=$(find "$work/lake-$o/data" -name '*.parquet' | wc -l); fb=$(find "$work/duck-$o" -name '*.parquet' | wc -l)
-echo "$a" | awk -v n="$n" -v f="$fa" '{printf "auditlake: %6.2f s  %9.0f events/s  peak RSS %5.0f MiB  %d files\n", $2, n/$2, $3/1024, f}'
-echo "$b" | awk -v n="$n" -v f="$fb" '{printf "duckdb:    %6.2f s  %9.0f events/s  peak RSS %5.0f MiB  %d files\n", $2, n/$2, $3/1024, f}'
-ta=$(echo "$a" | awk '{print $2}'); tb=$(echo "$b" | awk '{print $2}')
-echo "speed ratio (duckdb time / auditlake time): $(awk -v a="$ta" -v b="$tb" 'BEGIN{printf "%.2f", b/a}')"
+"$py" - "$work/runs" "$n" "$fa" "$fb" <<'PY'
+import statistics, sys
+runs, n, fa, fb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+by = {}
+for line in open(runs):
+    *label, secs, kb = line.split()
+    by.setdefault(" ".join(label), []).append((float(secs), int(kb)))
+duck = statistics.median(t for t, _ in by["duckdb"])
+for label, xs in by.items():
+    t = statistics.median(x for x, _ in xs)
+    rss = max(k for _, k in xs) / 1024
+    files = fb if label == "duckdb" else fa
+    ratio = "" if label == "duckdb" else f"  ratio {t / duck:.2f} (speed {duck / t:.2f}x)"
+    print(f"{label:26} {t:6.2f} s  {n / t:9.0f} events/s  peak RSS {rss:5.0f} MiB  {files} files{ratio}")
+PY
 done

@@ -749,7 +749,7 @@ fn tiny_engine() -> &'static Engine {
                 for (date, mut b) in by_date {
                     let rows = b.len();
                     let opts = auditlake::lake::writer::WriterOptions { geoip: None };
-                    let bytes = auditlake::lake::writer::encode(&b.finish(), &opts, "fuzz")
+                    let bytes = auditlake::lake::writer::encode(vec![b.finish()], &opts, "fuzz")
                         .expect("encode");
                     auditlake::lake::writer::put_file(&lake, tenant, date, bytes, rows)
                         .await

@@ -235,11 +235,8 @@ impl Collector {
                 async move {
                     let label = format!("{tenant}/{date}");
                     let (bytes, rows) = writer::blocking(move || {
-                        let schema = crate::schema::file_schema();
-                        let batch = arrow::compute::concat_batches(&schema, &batches)?;
-                        drop(batches);
-                        let rows = batch.num_rows();
-                        Ok((writer::encode(&batch, &wopts, &label)?, rows))
+                        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+                        Ok((writer::encode(batches, &wopts, &label)?, rows))
                     })
                     .await?;
                     writer::put_file(&lake, &tenant, date, bytes, rows).await

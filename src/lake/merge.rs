@@ -759,7 +759,7 @@ mod tests {
         }
         let batch = b.finish();
         // The file is sorted on write: its row numbers follow the sorted order.
-        let bytes = writer::encode(&batch, &WriterOptions::default(), name)
+        let bytes = writer::encode(vec![batch], &WriterOptions::default(), name)
             .unwrap()
             .parquet;
         let path = Path::from(name);

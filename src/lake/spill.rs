@@ -18,8 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
+use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use object_store::local::LocalFileSystem;
@@ -27,6 +26,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+mod mapped;
 
 use super::merge::{self, Levels, Sink, SortedStream};
 use super::writer::{self, WriterOptions, WrittenFile};
@@ -203,17 +204,17 @@ impl Spill {
 /// Sorts a partition's rows and writes them as one run, an Arrow IPC file of batches of at
 /// most [`RUN_ROW_GROUP_ROWS`] rows and [`RUN_ROW_GROUP_BYTES`] bytes (blocking).
 pub fn write_run(run: RunFile) -> Result<RunWritten> {
-    let sorted = sort_rows(run.batches)?;
+    let sorted = writer::SortedRows::new(run.batches)?;
     let f = std::fs::File::create(&run.file).map_err(|e| Error::io("write", &run.file, e))?;
     let mut w = arrow::ipc::writer::FileWriter::try_new(
         std::io::BufWriter::with_capacity(1 << 20, f),
         &schema::file_schema(),
     )?;
-    let sizes = RowSizes::of(&sorted);
     let mut start = 0;
-    while start < sorted.num_rows() {
-        let end = sizes.slice_end(start, RUN_ROW_GROUP_ROWS, RUN_ROW_GROUP_BYTES);
-        w.write(&sorted.slice(start, end - start))?;
+    for end in sorted.slice_ends(RUN_ROW_GROUP_ROWS, RUN_ROW_GROUP_BYTES) {
+        // Each slice is gathered right before it is written: the copy the kernel takes of it
+        // comes from cache.
+        w.write(&sorted.gather(start, end)?)?;
         start = end;
     }
     w.finish()?;
@@ -231,24 +232,17 @@ pub fn write_run(run: RunFile) -> Result<RunWritten> {
     })
 }
 
-/// A partition's buffered batches as one batch sorted by (event_type, event_time); the
-/// unsorted copies are freed on the way.
-fn sort_rows(batches: Vec<RecordBatch>) -> Result<RecordBatch> {
-    let batch = arrow::compute::concat_batches(&schema::file_schema(), &batches)?;
-    drop(batches);
-    writer::sort_batch(&batch)
-}
-
-/// Rows still in memory as a sorted input of a merge: sorted on the blocking pool, then
-/// handed out in zero-copy slices of [`RUN_ROW_GROUP_ROWS`] rows (the rows are held until the
-/// merge has taken the last slice; they were held in the buffer anyway).
+/// Rows still in memory as a sorted input of a merge: the order is found on the blocking pool,
+/// then slices of [`RUN_ROW_GROUP_ROWS`] rows are gathered as the merge asks for them (the
+/// rows are held until the merge has taken the last slice; they were held in the buffer
+/// anyway).
 async fn memory_stream(batches: Vec<RecordBatch>, label: &str) -> Result<SortedStream> {
-    let sorted = writer::blocking(move || sort_rows(batches)).await?;
-    let n = sorted.num_rows();
-    let slices: Vec<Result<RecordBatch>> = (0..n)
-        .step_by(RUN_ROW_GROUP_ROWS)
-        .map(|start| Ok(sorted.slice(start, RUN_ROW_GROUP_ROWS.min(n - start))))
-        .collect();
+    let sorted = Arc::new(writer::blocking(move || writer::SortedRows::new(batches)).await?);
+    let ends = sorted.slice_ends(RUN_ROW_GROUP_ROWS, RUN_ROW_GROUP_BYTES);
+    let starts = std::iter::once(0).chain(ends.clone());
+    let slices = starts
+        .zip(ends)
+        .map(move |(start, end)| sorted.gather(start, end));
     Ok(SortedStream {
         batches: futures::stream::iter(slices).boxed(),
         label: Path::from(format!("memory/{label}")),
@@ -262,59 +256,13 @@ struct Partition<'a> {
     date: NaiveDate,
 }
 
-/// Text bytes per row of a batch (the sum over its string columns), to cut it into slices
-/// bounded in bytes as well as rows.
-struct RowSizes<'a> {
-    rows: usize,
-    offsets: Vec<&'a [i32]>,
-}
-
-impl<'a> RowSizes<'a> {
-    fn of(b: &'a RecordBatch) -> Self {
-        let offsets = b
-            .columns()
-            .iter()
-            .filter(|c| c.data_type() == &DataType::Utf8)
-            .map(|c| c.as_string::<i32>().value_offsets())
-            .collect();
-        RowSizes {
-            rows: b.num_rows(),
-            offsets,
-        }
-    }
-
-    fn bytes(&self, start: usize, end: usize) -> usize {
-        self.offsets
-            .iter()
-            .map(|o| (o[end] - o[start]).max(0) as usize)
-            .sum::<usize>()
-            + (end - start) * 64
-    }
-
-    /// The end of the slice from `start`: at most `rows` rows and `bytes` bytes, at least one.
-    fn slice_end(&self, start: usize, rows: usize, bytes: usize) -> usize {
-        let mut end = (start + rows).min(self.rows);
-        // Halve until it fits: rows are similar in size, so this takes a step or two.
-        while end > start + 1 && self.bytes(start, end) > bytes {
-            end = start + (end - start) / 2;
-        }
-        end.max(start + 1)
-    }
-}
-
-/// A run's batches, read on the blocking pool.
+/// A run's batches, each mapped from the file rather than read into fresh memory, on the
+/// blocking pool.
 fn ipc_stream(file: std::path::PathBuf) -> SortedStream {
-    type Reader = arrow::ipc::reader::FileReader<std::io::BufReader<std::fs::File>>;
     let label = Path::from(file.display().to_string().as_str());
-    let open = move || -> Result<Reader> {
-        let f = std::fs::File::open(&file).map_err(|e| Error::io("read", &file, e))?;
-        Ok(Reader::try_new(
-            std::io::BufReader::with_capacity(1 << 20, f),
-            None,
-        )?)
-    };
+    let open = move || mapped::Run::open(&file);
     // (the reader once open, the opener until then); after an error both are gone: the end.
-    let start: (Option<Reader>, Option<_>) = (None, Some(open));
+    let start: (Option<mapped::Run>, Option<_>) = (None, Some(open));
     let batches = futures::stream::unfold(start, |(reader, open)| async move {
         let step = tokio::task::spawn_blocking(move || {
             let mut reader = match (reader, open) {
@@ -327,7 +275,7 @@ fn ipc_stream(file: std::path::PathBuf) -> SortedStream {
             };
             match reader.next()? {
                 Ok(b) => Some((Ok(b), Some(reader))),
-                Err(e) => Some((Err(Error::from(e)), None)),
+                Err(e) => Some((Err(e), None)),
             }
         })
         .await;
@@ -652,5 +600,140 @@ mod tests {
             }
         }
         assert_eq!((total, alone), (1011, 1));
+    }
+
+    fn keys(b: &RecordBatch) -> Vec<(String, i64, String)> {
+        let col = |n: &str| b.column(schema::column_index(n).unwrap()).clone();
+        let (ty, t, uid) = (col("event_type"), col("event_time"), col("uid"));
+        let t = t.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        (0..b.num_rows())
+            .map(|i| {
+                (
+                    ty.as_string::<i32>().value(i).to_string(),
+                    t.value(i),
+                    uid.as_string::<i32>().value(i).to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Rows spread over many small batches (and empty ones) come out in key order, each row
+    /// once and whole, in slices bounded by rows and by bytes.
+    #[test]
+    fn sorted_rows_gather_many_batches_in_key_order() {
+        let batches = vec![
+            rows(0, 50, "{\"a\":1}"),
+            RecordBatch::new_empty(schema::file_schema()),
+            rows(1, 1, "{}"),
+            rows(2, 300, &"z".repeat(1000)),
+        ];
+        let mut want: Vec<_> = batches.iter().flat_map(keys).collect();
+        let sorted = writer::SortedRows::new(batches).unwrap();
+        assert_eq!(sorted.num_rows(), 351);
+        let all = sorted.gather(0, 351).unwrap();
+        let got = keys(&all);
+        assert!(
+            got.windows(2)
+                .all(|w| (&w[0].0, w[0].1) <= (&w[1].0, w[1].1))
+        );
+        let mut got_sorted = got.clone();
+        got_sorted.sort();
+        want.sort();
+        assert_eq!(got_sorted, want);
+        // Whole values: the 1,000-byte documents are still 1,000 bytes each.
+        let data = all.column(schema::column_index("event_data").unwrap());
+        let long = data
+            .as_string::<i32>()
+            .iter()
+            .filter(|v| v.is_some_and(|v| v.len() == 1000))
+            .count();
+        assert_eq!(long, 300);
+        // Slices: by rows, then by bytes (a row over the bound is a slice alone).
+        let ends = sorted.slice_ends(7, usize::MAX);
+        assert_eq!(ends.last(), Some(&351));
+        assert!(ends.windows(2).all(|w| w[1] - w[0] <= 7 && w[1] > w[0]));
+        let ends = sorted.slice_ends(usize::MAX, 500);
+        assert_eq!(ends.last(), Some(&351));
+        let mut start = 0;
+        for end in ends {
+            let slice = sorted.gather(start, end).unwrap();
+            let text: usize = slice
+                .column(schema::column_index("event_data").unwrap())
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map_or(0, str::len))
+                .sum();
+            assert!(
+                end - start == 1 || text <= 500,
+                "{} rows, {text} bytes",
+                end - start
+            );
+            start = end;
+        }
+        let empty = writer::SortedRows::new(Vec::new()).unwrap();
+        assert_eq!(empty.num_rows(), 0);
+        assert!(empty.slice_ends(8, 8).is_empty());
+    }
+
+    /// A run read through its mapping gives back the batches written; a damaged run (cut short,
+    /// cut in the middle, not Arrow at all, another schema) is an error, never a fault.
+    #[test]
+    fn mapped_runs_read_back_and_refuse_damaged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.arrow");
+        let written = [rows(0, 100, "{\"k\":\"v\"}"), rows(1, 3, &"w".repeat(5000))];
+        {
+            let f = std::fs::File::create(&path).unwrap();
+            let mut w = arrow::ipc::writer::FileWriter::try_new(f, &schema::file_schema()).unwrap();
+            for b in &written {
+                w.write(b).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let mut run = mapped::Run::open(&path).unwrap();
+        let mut back = Vec::new();
+        while let Some(b) = run.next() {
+            back.push(b.unwrap());
+        }
+        assert_eq!(back, written);
+        drop(run);
+        // The batches outlive the run that mapped them.
+        assert_eq!(keys(&back[1]), keys(&written[1]));
+
+        let bytes = std::fs::read(&path).unwrap();
+        let damaged = |name: &str, b: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b).unwrap();
+            p
+        };
+        let mut middle = bytes[..64].to_vec();
+        middle.extend_from_slice(&bytes[bytes.len() / 2..]);
+        let other = {
+            let p = dir.path().join("other.arrow");
+            let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int32, false),
+            ]));
+            let f = std::fs::File::create(&p).unwrap();
+            let mut w = arrow::ipc::writer::FileWriter::try_new(f, &schema).unwrap();
+            w.finish().unwrap();
+            p
+        };
+        for p in [
+            damaged("short", &bytes[..bytes.len() - 1]),
+            damaged("tiny", &bytes[..5]),
+            damaged("middle", &middle),
+            damaged("garbage", &vec![0xAB; 4096]),
+            other,
+        ] {
+            let read = mapped::Run::open(&p).and_then(|mut r| {
+                let mut n = 0;
+                while let Some(b) = r.next() {
+                    b?;
+                    n += 1;
+                }
+                Ok(n)
+            });
+            assert!(read.is_err(), "{}: {read:?}", p.display());
+        }
     }
 }

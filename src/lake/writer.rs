@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use arrow::compute::{SortColumn, lexsort_to_indices};
 use chrono::NaiveDate;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -105,17 +105,113 @@ pub fn properties(opts: &WriterOptions) -> WriterProperties {
         .build()
 }
 
-/// Sorts a file-schema batch by (event_type, event_time).
-pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    let col = |n: &str| {
-        let i = schema::column_index(n).expect("known column");
-        SortColumn {
-            values: batch.column(i).clone(),
-            options: None,
+/// Rows of one partition in (event_type, event_time) order, as (batch, row) pairs over the
+/// batches they arrived in.
+///
+/// Why not concatenate and `take`: that copies every row twice, and in arbitrary-order input a
+/// partition's rows arrive as thousands of small batches (a decoded chunk spreads over ~30
+/// days). Only the two key columns are concatenated to sort; the rows are copied once, a slice
+/// at a time, by whoever consumes them (a run, a merge, the Parquet encoder), so the copy is
+/// cache-sized and the sorted partition never exists whole in memory beside its input.
+pub struct SortedRows {
+    batches: Vec<RecordBatch>,
+    order: Vec<(usize, usize)>,
+}
+
+impl SortedRows {
+    pub fn new(batches: Vec<RecordBatch>) -> Result<SortedRows> {
+        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        let key = |name: &str| -> Result<arrow::array::ArrayRef> {
+            let i = schema::column_index(name).expect("known column");
+            let cols: Vec<&dyn arrow::array::Array> =
+                batches.iter().map(|b| b.column(i).as_ref()).collect();
+            Ok(match cols.as_slice() {
+                [one] => arrow::array::make_array(one.to_data()),
+                _ => arrow::compute::concat(&cols)?,
+            })
+        };
+        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let order = if n == 0 {
+            Vec::new()
+        } else {
+            let sort = |values| SortColumn {
+                values,
+                options: None,
+            };
+            let idx =
+                lexsort_to_indices(&[sort(key("event_type")?), sort(key("event_time")?)], None)?;
+            // Global row number → (batch, row in batch).
+            let mut starts = Vec::with_capacity(batches.len());
+            let mut at = 0;
+            for b in &batches {
+                starts.push(at);
+                at += b.num_rows();
+            }
+            idx.values()
+                .iter()
+                .map(|&g| {
+                    let g = g as usize;
+                    let b = starts.partition_point(|&s| s <= g) - 1;
+                    (b, g - starts[b])
+                })
+                .collect()
+        };
+        Ok(SortedRows { batches, order })
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The sorted rows `start..end` as one batch (a copy of just those rows).
+    pub fn gather(&self, start: usize, end: usize) -> Result<RecordBatch> {
+        let refs: Vec<&RecordBatch> = self.batches.iter().collect();
+        if refs.is_empty() {
+            return Ok(RecordBatch::new_empty(schema::file_schema()));
         }
-    };
-    let idx = lexsort_to_indices(&[col("event_type"), col("event_time")], None)?;
-    Ok(take_record_batch(batch, &idx)?)
+        Ok(arrow::compute::interleave_record_batch(
+            &refs,
+            &self.order[start..end],
+        )?)
+    }
+
+    /// Where the slices of at most `rows` rows and about `bytes` bytes of text end (a single
+    /// larger row is a slice alone), in order; the last is `num_rows()`.
+    pub fn slice_ends(&self, rows: usize, bytes: usize) -> Vec<usize> {
+        let text: Vec<Vec<&[i32]>> = self
+            .batches
+            .iter()
+            .map(|b| {
+                b.columns()
+                    .iter()
+                    .filter(|c| c.data_type() == &arrow::datatypes::DataType::Utf8)
+                    .map(|c| arrow::array::AsArray::as_string::<i32>(c.as_ref()).value_offsets())
+                    .collect()
+            })
+            .collect();
+        let row_bytes = |(b, r): (usize, usize)| -> usize {
+            text[b]
+                .iter()
+                .map(|o| (o[r + 1] - o[r]).max(0) as usize)
+                .sum::<usize>()
+                + 64
+        };
+        let mut ends = Vec::new();
+        let (mut in_slice, mut size) = (0, 0);
+        for (i, &at) in self.order.iter().enumerate() {
+            let b = row_bytes(at);
+            if in_slice > 0 && (in_slice == rows || size + b > bytes) {
+                ends.push(i);
+                (in_slice, size) = (0, 0);
+            }
+            in_slice += 1;
+            size += b;
+        }
+        if in_slice > 0 {
+            ends.push(self.order.len());
+        }
+        ends
+    }
 }
 
 /// A data file encoded in memory, with its n-gram index ([`grams`]).
@@ -125,20 +221,32 @@ pub struct Encoded {
     pub index: Vec<u8>,
 }
 
-/// Encodes rows as one Parquet file in memory, and the file's n-gram index.
-pub fn encode(batch: &RecordBatch, opts: &WriterOptions, partition: &str) -> Result<Encoded> {
+/// Rows per slice the encoder gathers at a time (the Parquet writer buffers its row group).
+const ENCODE_SLICE_ROWS: usize = 8192;
+
+/// Encodes rows (in any order, as they arrived) as one Parquet file in memory, sorted, and the
+/// file's n-gram index.
+pub fn encode(batches: Vec<RecordBatch>, opts: &WriterOptions, partition: &str) -> Result<Encoded> {
     let perr = |source| Error::Parquet {
         partition: partition.to_string(),
         source,
     };
-    let sorted = sort_batch(batch)?;
-    let mut buf = Vec::with_capacity(sorted.get_array_memory_size() / 3);
+    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let sorted = SortedRows::new(batches)?;
+    let mut buf = Vec::with_capacity(bytes / 3);
     let mut w = ArrowWriter::try_new(&mut buf, schema::file_schema(), Some(properties(opts)))
         .map_err(perr)?;
-    w.write(&sorted).map_err(perr)?;
-    w.close().map_err(perr)?;
     let mut index = grams::Builder::default();
-    index.push_batch(&sorted)?;
+    let mut start = 0;
+    while start < sorted.num_rows() {
+        let end = (start + ENCODE_SLICE_ROWS).min(sorted.num_rows());
+        let slice = sorted.gather(start, end)?;
+        w.write(&slice).map_err(perr)?;
+        index.push_batch(&slice)?;
+        start = end;
+    }
+    drop(sorted);
+    w.close().map_err(perr)?;
     let index = index.finish(buf.len() as u64);
     Ok(Encoded {
         parquet: buf,
@@ -158,8 +266,7 @@ pub async fn write_partition(
     let batch = builder.finish();
     let partition = format!("{tenant}/{date}");
     let rows = batch.num_rows();
-    let encoded = tokio::task::block_in_place(|| encode(&batch, opts, &partition))?;
-    drop(batch);
+    let encoded = tokio::task::block_in_place(|| encode(vec![batch], opts, &partition))?;
     put_file(lake, tenant, date, encoded, rows).await
 }
 

@@ -236,7 +236,8 @@ async fn write_and_delete(
             let encoded =
                 tokio::task::spawn_blocking(move || -> Result<(writer::Encoded, usize)> {
                     let batch = builder.finish();
-                    Ok((writer::encode(&batch, &wopts, &label)?, batch.num_rows()))
+                    let rows = batch.num_rows();
+                    Ok((writer::encode(vec![batch], &wopts, &label)?, rows))
                 })
                 .await
                 .map_err(|e| Error::Other(format!("encoder failed: {e}")))

@@ -78,15 +78,23 @@ impl GeoIp {
     }
 }
 
-/// Addresses a [`GeoCache`] keeps before it starts over.
-pub const MAX_CACHED: usize = 1_000_000;
+/// Addresses a [`GeoCache`] keeps before it starts over: at most ~40 MiB per decode thread
+/// (the text, at most [`MAX_IP_TEXT`] bytes, and three names), whatever the input.
+pub const MAX_CACHED: usize = 256 * 1024;
 
 /// A per-thread cache in front of a `GeoIp`: audit logs repeat the same few hundred
 /// addresses millions of times, and a lookup walks the tree and decodes a map.
 pub struct GeoCache<'a> {
     geo: &'a GeoIp,
-    cache: HashMap<IpAddr, Option<Geo>>,
+    /// Keyed by the address as written: a hit costs a hash of a few bytes, not two parses
+    /// (prime and fill) of the text (5 % of decoding).
+    cache: HashMap<Box<str>, Option<Geo>>,
 }
+
+/// The longest text an IP address is written in (`ffff:…:255.255.255.255`): a longer `ip`
+/// is not one, and is neither parsed nor cached (a hostile record's long text must not fill
+/// the cache).
+const MAX_IP_TEXT: usize = 45;
 
 impl<'a> GeoCache<'a> {
     pub fn new(geo: &'a GeoIp) -> Self {
@@ -122,15 +130,21 @@ impl<'a> GeoCache<'a> {
 
     /// Looks the row's `ip` up, so that [`GeoCache::fill`] finds it.
     pub fn prime(&mut self, row: &Row<'_>) {
-        let Some(ip) = row.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()) else {
+        let Some(text) = row.ip.as_deref().filter(|s| s.len() <= MAX_IP_TEXT) else {
             return;
         };
-        self.cache.entry(ip).or_insert_with(|| self.geo.lookup(ip));
+        if !self.cache.contains_key(text) {
+            let geo = text
+                .parse::<IpAddr>()
+                .ok()
+                .and_then(|ip| self.geo.lookup(ip));
+            self.cache.insert(text.into(), geo);
+        }
     }
 
     fn cached(&self, row: &Row<'_>) -> Option<&Geo> {
-        let ip = row.ip.as_deref()?.parse::<IpAddr>().ok()?;
-        self.cache.get(&ip)?.as_ref()
+        let text = row.ip.as_deref().filter(|s| s.len() <= MAX_IP_TEXT)?;
+        self.cache.get(text)?.as_ref()
     }
 
     /// Fills the location columns of a row [`GeoCache::prime`]d before, borrowing the names
@@ -217,5 +231,40 @@ mod tests {
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip} should be public");
         }
+    }
+
+    /// A record's address is found through the cache whether it is a hit or a miss; texts
+    /// that are not addresses (or too long to be one) are not located; and a stream of
+    /// distinct addresses never grows the cache past its bound.
+    #[test]
+    fn the_cache_locates_by_text_and_stays_bounded() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/geoip/auditlake-test-city.mmdb");
+        let geo = GeoIp::open(&path).unwrap();
+        let mut cache = GeoCache::new(&geo);
+        let row = |ip: &str| Row {
+            ip: Some(std::borrow::Cow::Owned(ip.to_string())),
+            ..Default::default()
+        };
+        let direct = geo.lookup("81.2.69.142".parse().unwrap());
+        assert!(direct.is_some(), "the fixture locates 81.2.69.142");
+        for _ in 0..2 {
+            let mut r = row("81.2.69.142");
+            cache.enrich(&mut r);
+            assert_eq!(r.city.as_deref(), direct.as_ref().unwrap().city.as_deref());
+        }
+        for text in ["not an ip", "10.0.0.1", &"1".repeat(MAX_IP_TEXT + 1)] {
+            let mut r = row(text);
+            cache.enrich(&mut r);
+            assert_eq!((r.city, r.latitude), (None, None), "{text}");
+        }
+        let mut largest = 0;
+        for i in 0..(MAX_CACHED as u32 + 1000) {
+            let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i).to_string();
+            cache.begin();
+            cache.prime(&row(&ip));
+            largest = largest.max(cache.cache.len());
+        }
+        assert!(largest <= MAX_CACHED + 1, "{largest}");
     }
 }

@@ -232,7 +232,8 @@ pub fn is_document(text: &str) -> bool {
 /// has a `Records` field that is not an array decodes as a record).
 fn log_file(text: &str) -> Option<LogFile<'_>> {
     let t = text.trim_start();
-    if !t.starts_with('{') || !t.contains("\"Records\"") {
+    // memmem: a SIMD search (str::contains was 1 % of decoding, on every record).
+    if !t.starts_with('{') || memchr::memmem::find(t.as_bytes(), b"\"Records\"").is_none() {
         return None;
     }
     serde_json::from_str::<LogFile<'_>>(text).ok()

@@ -79,7 +79,7 @@ impl GeoIp {
 }
 
 /// Addresses a [`GeoCache`] keeps before it starts over: at most ~40 MiB per decode thread
-/// (the text, at most [`MAX_IP_TEXT`] bytes, and three names), whatever the input.
+/// (the text, at most `MAX_IP_TEXT` bytes, and three names), whatever the input.
 pub const MAX_CACHED: usize = 256 * 1024;
 
 /// A per-thread cache in front of a `GeoIp`: audit logs repeat the same few hundred

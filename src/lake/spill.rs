@@ -6,9 +6,9 @@
 //! memory stays bounded by the budget.
 //!
 //! Why Arrow IPC runs: every row is still encoded for the lake exactly once (by the merge); a
-//! run is the Arrow buffers themselves, so writing and reading one back is a copy each way
-//! (uncompressed Parquet runs cost an encode and a decode more: a fifth of an arbitrary-order
-//! ingest). The price is disk: about the rows' Arrow size (≈ the NDJSON size) in the spill
+//! run is the Arrow buffers themselves, so writing one is a copy and reading it back none: each
+//! batch is mapped from the file (`mapped`) (uncompressed Parquet runs cost an encode and a
+//! decode more: a fifth of an arbitrary-order ingest). The price is disk: about the rows' Arrow size (≈ the NDJSON size) in the spill
 //! directory, bounded by `max_bytes`: when the runs reach it, they are merged into the lake
 //! then and the spill starts empty again (one more file per partition for each `max_bytes` of
 //! spilled rows). When a partition has more runs than its merge budget opens at once, groups

@@ -78,9 +78,11 @@ impl GeoIp {
     }
 }
 
-/// Addresses a [`GeoCache`] keeps before it starts over: at most ~40 MiB per decode thread
-/// (the text, at most `MAX_IP_TEXT` bytes, and three names), whatever the input.
-pub const MAX_CACHED: usize = 256 * 1024;
+/// Addresses a [`GeoCache`] keeps before it starts over (and frees its table): about 25 MiB
+/// per decode thread at most (a 25-byte slot in a table of at most 2^19, the text of at most
+/// `MAX_IP_TEXT` bytes, the names of located addresses), whatever the input. A chunk of input
+/// may add its own addresses past the bound before the next check.
+pub const MAX_CACHED: usize = 200_000;
 
 /// A per-thread cache in front of a `GeoIp`: audit logs repeat the same few hundred
 /// addresses millions of times, and a lookup walks the tree and decodes a map.
@@ -88,7 +90,8 @@ pub struct GeoCache<'a> {
     geo: &'a GeoIp,
     /// Keyed by the address as written: a hit costs a hash of a few bytes, not two parses
     /// (prime and fill) of the text (5 % of decoding).
-    cache: HashMap<Box<str>, Option<Geo>>,
+    /// Boxed: most addresses of a hostile stream locate nowhere, and a `None` slot is 8 bytes.
+    cache: HashMap<Box<str>, Option<Box<Geo>>>,
 }
 
 /// The longest text an IP address is written in (`ffff:…:255.255.255.255`): a longer `ip`
@@ -124,7 +127,8 @@ impl<'a> GeoCache<'a> {
     /// between a row's `prime` and its `fill`.
     pub fn begin(&mut self) {
         if self.cache.len() > MAX_CACHED {
-            self.cache.clear();
+            // A new table, not a cleared one: clear() keeps the largest table ever grown.
+            self.cache = HashMap::new();
         }
     }
 
@@ -137,14 +141,15 @@ impl<'a> GeoCache<'a> {
             let geo = text
                 .parse::<IpAddr>()
                 .ok()
-                .and_then(|ip| self.geo.lookup(ip));
+                .and_then(|ip| self.geo.lookup(ip))
+                .map(Box::new);
             self.cache.insert(text.into(), geo);
         }
     }
 
     fn cached(&self, row: &Row<'_>) -> Option<&Geo> {
         let text = row.ip.as_deref().filter(|s| s.len() <= MAX_IP_TEXT)?;
-        self.cache.get(text)?.as_ref()
+        self.cache.get(text)?.as_deref()
     }
 
     /// Fills the location columns of a row [`GeoCache::prime`]d before, borrowing the names

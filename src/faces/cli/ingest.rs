@@ -62,7 +62,8 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_FLUSH_BYTES)]
     pub flush_bytes: usize,
     /// Directory for the sorted runs a run spills when its input outgrows --flush-bytes/-rows
-    /// (a temporary `auditlake-spill-*` directory inside it, removed at the end).
+    /// (a temporary `auditlake-spill-*` directory inside it, removed at the end; a local disk:
+    /// runs are read back through memory maps).
     #[arg(long, env = "AUDITLAKE_SPILL_DIR")]
     pub spill_dir: Option<PathBuf>,
     /// Spilled bytes (about the input's size) after which the runs are merged into the lake

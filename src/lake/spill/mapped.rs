@@ -10,11 +10,14 @@
 //! own `0700` temporary directory, written and closed before they are read; every block is
 //! checked to lie inside the file's length as it was when opened, so no page past the end is
 //! touched. Only a process of the same user truncating the file under us could fault, and
-//! that user can already do anything to this process.
+//! that user can already do anything to this process. A disk error while a mapped page is
+//! read is a fault, not an error: the spill directory is a local disk (`--spill-dir`), where
+//! the runs were just written and are still in the page cache.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -63,10 +66,12 @@ impl Run {
         let footer = arrow::ipc::root_as_footer(&footer_bytes)
             .map_err(|e| bad(&format!("unreadable footer: {e}")))?;
         let file_schema = schema::file_schema();
-        let written = footer
-            .schema()
-            .map(arrow::ipc::convert::fb_to_schema)
-            .ok_or_else(|| bad("no schema"))?;
+        // arrow's flatbuffer conversions assert on malformed input; a damaged run is an error.
+        let written = catch_unwind(AssertUnwindSafe(|| {
+            footer.schema().map(arrow::ipc::convert::fb_to_schema)
+        }))
+        .map_err(|_| bad("a malformed schema"))?
+        .ok_or_else(|| bad("no schema"))?;
         if written.fields() != file_schema.fields() {
             return Err(bad("not the lake's schema"));
         }
@@ -82,6 +87,12 @@ impl Run {
                 block_len(b).and_then(|n| u64::try_from(b.offset()).ok()?.checked_add(n as u64));
             if end.is_none_or(|end| end > len) {
                 return Err(bad("a block outside the file"));
+            }
+            // A message starts with its 8-byte prefix and is padded to 8 bytes (arrow indexes
+            // the prefix without checking).
+            let meta = b.metaDataLength();
+            if meta < 8 || meta % 8 != 0 {
+                return Err(bad("a block without a message"));
             }
         }
         let decoder = FileDecoder::new(file_schema, footer.version());
@@ -108,7 +119,18 @@ impl Run {
         let offset = block.offset() as u64;
         debug_assert!(offset + len as u64 <= self.len);
         let buf = map(&self.file, offset, len).map_err(|e| Error::io("map", &self.path, e))?;
-        self.decoder.read_record_batch(block, &buf)?.ok_or_else(|| {
+        // The decoder asserts that a message's buffers lie inside its block: on a damaged run
+        // that is a panic, caught here as the error it is (the mapping is released either way).
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            self.decoder.read_record_batch(block, &buf)
+        }))
+        .map_err(|_| {
+            Error::Other(format!(
+                "spill run {}: a malformed batch",
+                self.path.display()
+            ))
+        })?;
+        decoded?.ok_or_else(|| {
             Error::Other(format!("spill run {}: an empty block", self.path.display()))
         })
     }

@@ -163,12 +163,25 @@ async fn interactive_shell_in_tmux() {
     t.wait_for("a second continuation prompt", |s| {
         s.matches("auditlake[acme]->").count() >= 2
     });
+    // Ctrl-C also drops whatever was typed after it before the shell read it (as a
+    // terminal's interrupt flushes its input), so the next statement waits for the prompt.
+    let before = t.prompts();
     t.keys(&["C-c"]);
+    t.wait_for("a fresh prompt after Ctrl-C", |s| {
+        s.matches("auditlake[acme]>").count() > before
+    });
     t.text("SELECT 40 + 2 AS answer;");
     t.keys(&["Enter"]);
     t.wait_for("the shell to answer after Ctrl-C", |s| {
         s.lines().any(|l| l.trim() == "42")
     });
+    // Lines typed ahead (or pasted without bracketed paste) arrive in one read: every one
+    // runs, none is dropped with the line editor's read buffer.
+    t.text("SELECT 'first' AS ahead;\rSELECT 'second' AS ahead;\r");
+    let s = t.wait_for("both typed-ahead statements", |s| {
+        s.lines().any(|l| l.trim() == "second")
+    });
+    assert!(s.lines().any(|l| l.trim() == "first"), "{s}");
     t.keys(&["C-d"]);
     drop(t);
 
@@ -177,7 +190,7 @@ async fn interactive_shell_in_tmux() {
     t.wait_for("the prompt", |s| s.contains("auditlake[acme]>"));
     t.keys(&["Up"]);
     t.wait_for("history recall", |s| {
-        s.contains("auditlake[acme]> SELECT 40 + 2 AS answer;")
+        s.contains("auditlake[acme]> SELECT 'second' AS ahead;")
     });
 }
 

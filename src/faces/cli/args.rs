@@ -309,3 +309,40 @@ async fn report_statements(lake: &Lake, tenant: &str) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::store::{Catalog, SavedQuery};
+
+    /// A tenant's saved queries are prepared by `--views reports` up to the bound, no more: a
+    /// catalog of thousands costs a write the bound, and the built-in report is always there.
+    #[tokio::test]
+    async fn saved_queries_prepared_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let builtin = crate::analysis::report::builtin().queries.len();
+        let catalog = Catalog::scoped(&lake, Some("acme"));
+        let save = |i: usize| SavedQuery {
+            name: format!("q{i:04}"),
+            title: format!("query {i}"),
+            description: String::new(),
+            sql: format!("SELECT {i} AS n"),
+            suggestion: String::new(),
+            created_at: "2026-12-08T00:00:00Z".to_string(),
+        };
+        for i in 0..3 {
+            catalog.create_query(&save(i), false).await.unwrap();
+        }
+        let few = report_statements(&lake, "acme").await;
+        assert_eq!(few.len(), builtin + 3);
+        assert!(few.contains(&"SELECT 2 AS n".to_string()));
+        for i in 3..MAX_PREPARED_QUERIES + 5 {
+            catalog.create_query(&save(i), false).await.unwrap();
+        }
+        let many = report_statements(&lake, "acme").await;
+        assert_eq!(many.len(), builtin + MAX_PREPARED_QUERIES);
+        // Another tenant's catalog is not this one's.
+        assert_eq!(report_statements(&lake, "other").await.len(), builtin);
+    }
+}

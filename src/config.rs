@@ -205,6 +205,13 @@ fn default_max_object_bytes() -> usize {
 fn default_max_message_bytes() -> usize {
     128 << 20
 }
+/// Messages one SQS receive returns at most (the API's limit; the consumer asks for all).
+pub const SQS_MESSAGES_PER_RECEIVE: usize = 10;
+
+/// Most text one Arrow string column may hold (its offsets are `i32`): a partition's rows of a
+/// batch are one such column each, so the settings that bound a batch must keep under it.
+pub const MAX_COLUMN_BYTES: usize = i32::MAX as usize;
+
 /// Default longest NDJSON line (one record), for `ingest` and `consume` alike.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
 
@@ -356,6 +363,18 @@ impl IdentityActivityCenter {
                 return Err(format!("{name} must be at least 1"));
             }
         }
+        // A batch is written once it holds batch_max_bytes, checked after each receive; all
+        // of a receive's messages may be one partition's rows.
+        let most = self
+            .batch_max_bytes
+            .saturating_add(SQS_MESSAGES_PER_RECEIVE.saturating_mul(self.max_message_bytes));
+        if most > MAX_COLUMN_BYTES {
+            return Err(format!(
+                "batch_max_bytes + {SQS_MESSAGES_PER_RECEIVE} × max_message_bytes (one receive) \
+                 is {most} bytes, over the 2 GiB one partition's rows of a batch may hold \
+                 (an Arrow column); lower either"
+            ));
+        }
         self.time_window()?;
         Ok(())
     }
@@ -462,6 +481,9 @@ identity_activity_center:
             "  lease_ttl: 721h\n",
             "  dedup_window: 100000000000000h\n",
             "  compact_interval: 721h\n",
+            // 10 messages of 256 MiB: 2.5 GiB in one receive, over an Arrow column.
+            "  max_message_bytes: 268435456\n",
+            "  batch_max_bytes: 2147483648\n",
         ] {
             assert!(
                 IdentityActivityCenter::parse(&format!("{SEED}{bad}")).is_err(),

@@ -22,6 +22,9 @@ use crate::ingest::source;
 pub use crate::config::DEFAULT_MAX_LINE_BYTES;
 /// Default largest JSON document (a CloudTrail log file, a JSON array), on one line or many.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 << 20;
+/// Largest `max_line_bytes` or `max_document_bytes` one may set: a document's rows of one day
+/// become one Arrow string column, which holds at most 2 GiB.
+pub const MAX_LIMIT_BYTES: usize = 1 << 30;
 /// How much of an over-long line the reject keeps, so the reject file stays bounded too.
 const REJECT_HEAD_BYTES: usize = 1024;
 
@@ -30,6 +33,31 @@ const REJECT_HEAD_BYTES: usize = 1024;
 pub struct Limits {
     pub max_line_bytes: usize,
     pub max_document_bytes: usize,
+}
+
+impl Limits {
+    /// Checked limits from settings: at least 1 byte, at most [`MAX_LIMIT_BYTES`] (a larger
+    /// value is refused in the setting's own words rather than failing mid-run); the document
+    /// limit is at least the line limit.
+    pub fn checked(max_line_bytes: usize, max_document_bytes: usize) -> Result<Limits> {
+        for (flag, v) in [
+            ("--max-line-bytes", max_line_bytes),
+            ("--max-document-bytes", max_document_bytes),
+        ] {
+            if v > MAX_LIMIT_BYTES {
+                return Err(Error::Config(format!(
+                    "{flag} {v} is over the largest supported, {} (1 GiB): a document's \
+                     records of one day are one Arrow column of at most 2 GiB",
+                    MAX_LIMIT_BYTES
+                )));
+            }
+        }
+        let line = max_line_bytes.max(1);
+        Ok(Limits {
+            max_line_bytes: line,
+            max_document_bytes: max_document_bytes.max(line),
+        })
+    }
 }
 
 impl Default for Limits {

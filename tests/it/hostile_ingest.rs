@@ -253,6 +253,52 @@ fn implausible_times_are_rejected_and_partitions_stay_dates() {
     assert_eq!(count(&lake, "SELECT count(*) FROM events"), "2");
 }
 
+/// A line or document limit past 1 GiB is refused before anything is read, in the flag's
+/// words (exit 2). A document's records of one day are one Arrow column (2 GiB at most): a
+/// 2.3 GB JSON array read under `--max-document-bytes 3000000000` used to panic a decode
+/// thread ("byte array offset overflow") after 18 s and 4.5 GiB.
+#[test]
+fn limits_past_one_gibibyte_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("one.ndjson");
+    std::fs::write(&f, good("ok-1")).unwrap();
+    let lake = dir.path().join("lake");
+    for (flag, value) in [
+        ("--max-document-bytes", "3000000000"),
+        ("--max-line-bytes", "1073741825"),
+    ] {
+        let out = bin()
+            .args(["ingest", "--lake", lake.to_str().unwrap(), flag, value])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("1 GiB") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+        assert!(!lake.join("data").exists());
+    }
+    // 1 GiB itself is allowed.
+    let out = bin()
+        .args(["ingest", "--lake", lake.to_str().unwrap()])
+        .args([
+            "--max-document-bytes",
+            "1073741824",
+            "--max-line-bytes",
+            "1073741824",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_bad_first_line_costs_that_line_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -70,11 +70,11 @@ pub struct Args {
     /// mid-run, bounding the spill directory (each such merge adds a file per partition).
     #[arg(long, default_value_t = ingest::DEFAULT_MAX_SPILL_BYTES)]
     pub max_spill_bytes: u64,
-    /// Longest NDJSON line (one record); a longer one is a reject.
+    /// Longest NDJSON line (one record); a longer one is a reject. At most 1 GiB.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Largest JSON document (a CloudTrail log file, a JSON array); a larger one is read as
-    /// NDJSON lines.
+    /// NDJSON lines. At most 1 GiB.
     #[arg(long, default_value_t = DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
     /// Earliest plausible event time (a date); earlier events are rejects.
@@ -107,10 +107,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         flush_rows: a.flush_rows.max(1),
         flush_bytes: a.flush_bytes.max(1),
         window,
-        limits: Limits {
-            max_line_bytes: a.max_line_bytes.max(1),
-            max_document_bytes: a.max_document_bytes.max(a.max_line_bytes).max(1),
-        },
+        limits: Limits::checked(a.max_line_bytes, a.max_document_bytes)?,
         spill_dir: a.spill_dir,
         max_spill_bytes: a.max_spill_bytes.max(1),
         ..Default::default()

@@ -67,7 +67,7 @@ impl Receiver {
             .sqs
             .receive_message()
             .queue_url(&self.queue)
-            .max_number_of_messages(10)
+            .max_number_of_messages(crate::config::SQS_MESSAGES_PER_RECEIVE as i32)
             .wait_time_seconds(self.wait.as_secs() as i32)
             .visibility_timeout(self.visibility.as_secs().max(1) as i32)
             .message_attribute_names("All")

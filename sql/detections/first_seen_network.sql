@@ -15,29 +15,31 @@ WITH logins AS (
   FROM events e
   LEFT JOIN identities i ON e.identity = i.identity AND e.tenant_id = i.tenant_id
   WHERE e.status = 'success'
+    AND e.event_time IS NOT NULL
     AND e.ip IS NOT NULL
     AND e.identity IS NOT NULL
     AND e.event_type IN ('user.login', 'user.session.start', 'ConsoleLogin')
+),
+-- Per login, the person's logins (and from this network) of the 30 days before it: each count
+-- is the RANGE frame less the login's peers (same instant), since "before" is strict. One sort
+-- per count, where the EXISTS pair it replaces compared every login with all of the person's.
+counted AS (
+  SELECT
+    *
+    , COUNT(*) OVER (PARTITION BY person ORDER BY event_time RANGE BETWEEN INTERVAL '30' DAY PRECEDING AND CURRENT ROW)
+      - COUNT(*) OVER (PARTITION BY person, event_time) AS seen_before
+    , COUNT(*) OVER (PARTITION BY person, network ORDER BY event_time RANGE BETWEEN INTERVAL '30' DAY PRECEDING AND CURRENT ROW)
+      - COUNT(*) OVER (PARTITION BY person, network, event_time) AS seen_here_before
+  FROM logins
 )
 SELECT
-  a.person AS identity
-  , a.event_source
-  , a.event_time
-  , a.uid
-  , a.ip
-  , a.network
-  , a.city
-FROM logins a
-WHERE EXISTS (
-    SELECT 1 FROM logins h
-    WHERE h.person = a.person
-      AND h.event_time < a.event_time
-      AND h.event_time >= a.event_time - INTERVAL '30' DAY
-  )
-  AND NOT EXISTS (
-    SELECT 1 FROM logins h
-    WHERE h.person = a.person
-      AND h.network = a.network
-      AND h.event_time < a.event_time
-      AND h.event_time >= a.event_time - INTERVAL '30' DAY
-  )
+  person AS identity
+  , event_source
+  , event_time
+  , uid
+  , ip
+  , network
+  , city
+FROM counted
+WHERE seen_before > 0
+  AND seen_here_before = 0

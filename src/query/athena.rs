@@ -142,7 +142,12 @@ impl Athena {
     /// Polls until the query ends (backoff 100 ms → 2 s); SUCCEEDED gives the bytes scanned,
     /// FAILED and CANCELLED give an error with Athena's reason.
     pub async fn wait(&self, id: &str) -> Result<u64> {
-        let deadline = Instant::now() + self.opts.timeout;
+        // Bounded: `Instant + Duration` panics past the clock's range.
+        let deadline = Instant::now()
+            + self
+                .opts
+                .timeout
+                .min(Duration::from_secs(super::engine::MAX_TIMEOUT_SECS));
         let mut delay = Duration::from_millis(100);
         loop {
             let out = self

@@ -36,6 +36,10 @@ pub const DEFAULT_MAX_BYTES_SCANNED: u64 = 20 * 1024 * 1024 * 1024;
 /// Default deadline of one query, in seconds (the Athena default of 30 minutes).
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30 * 60;
 
+/// Longest deadline one may set, in seconds (366 days, as the Flight server's): a deadline is
+/// an instant, and `--timeout-secs 18446744073709551615` used to overflow one.
+pub const MAX_TIMEOUT_SECS: u64 = 366 * 86_400;
+
 /// Default memory the engine may use, in MiB.
 pub const DEFAULT_MEMORY_LIMIT_MB: usize = 4096;
 
@@ -644,7 +648,13 @@ impl Engine {
                 Ok(r) => r?,
             };
         let schema = stream.schema();
-        let deadline = start + self.opts.limits.timeout;
+        // Bounded: `Instant + Duration` panics past the clock's range.
+        let deadline = start
+            + self
+                .opts
+                .limits
+                .timeout
+                .min(Duration::from_secs(MAX_TIMEOUT_SECS));
         let mut batches = Vec::new();
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());

@@ -261,3 +261,145 @@ fn state_records_alerts_only_after_they_were_printed() {
     );
     assert_eq!(auditlake(&args), "", "printed once, recorded");
 }
+
+/// The definitions `new_country` and `first_seen_network` are written to: a login fires when the
+/// person has a login in the 30 days before it (inclusive of exactly 30 days, strictly before
+/// the instant) and none from this country (network) in that window. The shipped detections
+/// count with window functions instead (the pair of correlated `EXISTS` compared every login
+/// with all of the person's: 59 s on 120 k events); this keeps them equal to it.
+const NEW_COUNTRY_BY_EXISTS: &str = "
+WITH logins AS (
+  SELECT COALESCE(i.person, e.identity) AS person, e.event_source, e.event_time, e.uid, e.ip,
+         e.city, e.country
+  FROM events e LEFT JOIN identities i ON e.identity = i.identity AND e.tenant_id = i.tenant_id
+  WHERE e.status = 'success' AND e.country IS NOT NULL AND e.identity IS NOT NULL
+)
+SELECT a.person AS identity, a.event_source, a.event_time, a.uid, a.country, a.city, a.ip
+FROM logins a
+WHERE EXISTS (SELECT 1 FROM logins h WHERE h.person = a.person AND h.event_time < a.event_time
+                AND h.event_time >= a.event_time - INTERVAL '30' DAY)
+  AND NOT EXISTS (SELECT 1 FROM logins h WHERE h.person = a.person AND h.country = a.country
+                AND h.event_time < a.event_time AND h.event_time >= a.event_time - INTERVAL '30' DAY)";
+
+const FIRST_SEEN_NETWORK_BY_EXISTS: &str = r"
+WITH logins AS (
+  SELECT COALESCE(i.person, e.identity) AS person, e.event_source, e.event_time, e.uid, e.ip,
+         e.city, COALESCE(regexp_extract(e.ip, '^(\d+\.\d+\.\d+)\.\d+$', 1), e.ip) AS network
+  FROM events e LEFT JOIN identities i ON e.identity = i.identity AND e.tenant_id = i.tenant_id
+  WHERE e.status = 'success' AND e.ip IS NOT NULL AND e.identity IS NOT NULL
+    AND e.event_type IN ('user.login', 'user.session.start', 'ConsoleLogin')
+)
+SELECT a.person AS identity, a.event_source, a.event_time, a.uid, a.ip, a.network, a.city
+FROM logins a
+WHERE EXISTS (SELECT 1 FROM logins h WHERE h.person = a.person AND h.event_time < a.event_time
+                AND h.event_time >= a.event_time - INTERVAL '30' DAY)
+  AND NOT EXISTS (SELECT 1 FROM logins h WHERE h.person = a.person AND h.network = a.network
+                AND h.event_time < a.event_time AND h.event_time >= a.event_time - INTERVAL '30' DAY)";
+
+#[test]
+fn history_detections_equal_their_exists_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    // Networks of the GeoIP fixture: two in Germany, one each elsewhere.
+    let nets = [
+        "85.214.132",
+        "87.138.60",
+        "81.2.69",
+        "90.84.12",
+        "105.112.20",
+        "1.144.100",
+    ];
+    let day_ms: i64 = 86_400_000;
+    let t0: i64 = 1_714_521_600_000; // 2024-05-01
+    let mut lines = Vec::new();
+    let mut login = |who: &str, at: i64, ip: &str, ok: bool| {
+        let t = chrono::DateTime::from_timestamp_millis(at).unwrap();
+        lines.push(format!(
+            r#"{{"event":"user.login","code":"T1000I","time":"{}","uid":"u{}","user":"{who}","success":{ok},"addr.remote":"{ip}:4242"}}"#,
+            t.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            lines.len()
+        ));
+    };
+    // A pseudo-random history: six people, 70 days, hosts of a few networks each, every
+    // instant on a minute (so that many logins share one).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for _ in 0..2500 {
+        let who = ["ana", "bo", "cy", "di", "ed", "fay"][next(6) as usize];
+        let at = t0 + next(70 * 1440) as i64 * 60_000;
+        let net = nets[(next(3) + next(4)) as usize % nets.len()];
+        login(who, at, &format!("{net}.{}", 1 + next(3)), next(10) > 0);
+    }
+    // Edges: exactly 30 days of history counts; 30 days and 1 ms does not; two logins at one
+    // instant from a new country and network both fire, each not history of the other.
+    login("gil", t0, "85.214.132.9", true);
+    login("gil", t0 + 30 * day_ms, "81.2.69.9", true);
+    login("hal", t0, "85.214.132.9", true);
+    login("hal", t0 + 30 * day_ms + 1, "81.2.69.9", true);
+    login("ivy", t0, "85.214.132.9", true);
+    login("ivy", t0 + 3 * day_ms, "105.112.20.7", true);
+    login("ivy", t0 + 3 * day_ms, "105.112.20.8", true);
+    let input = dir.path().join("logins.ndjson");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let geoip = crate::common::fixture("geoip/auditlake-test-city.mmdb");
+    auditlake(&[
+        "ingest",
+        "--lake",
+        lake,
+        "--tenant",
+        "acme",
+        "--views",
+        "none",
+        "--geoip",
+        geoip.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    let run = |sql: &str| -> Vec<String> {
+        let f = dir.path().join("q.sql");
+        std::fs::write(&f, sql).unwrap();
+        let out = auditlake(&[
+            "query",
+            "--lake",
+            lake,
+            "--tenant",
+            "acme",
+            "--format",
+            "csv",
+            "-f",
+            f.to_str().unwrap(),
+        ]);
+        let mut rows: Vec<String> = out.lines().skip(1).map(str::to_string).collect();
+        rows.sort();
+        rows
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (name, reference) in [
+        ("new_country", NEW_COUNTRY_BY_EXISTS),
+        ("first_seen_network", FIRST_SEEN_NETWORK_BY_EXISTS),
+    ] {
+        let shipped = std::fs::read_to_string(format!("{root}/sql/detections/{name}.sql")).unwrap();
+        let (got, want) = (run(&shipped), run(reference));
+        assert!(
+            want.len() >= 20,
+            "{name}: only {} alerts to compare",
+            want.len()
+        );
+        assert_eq!(got, want, "{name}");
+        let of = |who: &str| {
+            got.iter()
+                .filter(|r| r.starts_with(&format!("{who},")))
+                .count()
+        };
+        assert_eq!(
+            (of("gil"), of("hal"), of("ivy")),
+            (1, 0, 2),
+            "{name}: {got:#?}"
+        );
+    }
+}

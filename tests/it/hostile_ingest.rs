@@ -299,6 +299,71 @@ fn limits_past_one_gibibyte_are_refused_up_front() {
     );
 }
 
+/// Numbers that become an instant or a date range are refused in the flag's words (exit 2):
+/// `--timeout-secs 18446744073709551615` used to panic adding it to the clock, and
+/// `demo --days 4294967295` subtracting it from today.
+#[test]
+fn numbers_that_become_instants_are_refused_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let out_file = dir.path().join("demo.ndjson");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "query",
+                "--lake",
+                lake,
+                "--timeout-secs",
+                "18446744073709551615",
+                "SELECT 1",
+            ],
+            "--timeout-secs",
+        ),
+        (
+            &["query", "--lake", lake, "--timeout-secs", "0", "SELECT 1"],
+            "--timeout-secs",
+        ),
+        (
+            &[
+                "demo",
+                "--days",
+                "4294967295",
+                "--out",
+                out_file.to_str().unwrap(),
+            ],
+            "--days",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = bin().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("is not in") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!out_file.exists());
+    // The largest deadline allowed runs a query.
+    let out = bin()
+        .args([
+            "query",
+            "--lake",
+            lake,
+            "--timeout-secs",
+            "31622400",
+            "SELECT 1 AS one",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_bad_first_line_costs_that_line_only() {
     let dir = tempfile::tempdir().unwrap();

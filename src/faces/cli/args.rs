@@ -104,8 +104,9 @@ pub struct ScopeArgs {
     /// Stop a query after it read this many bytes (default: 20 GiB, the seed's workgroup cutoff).
     #[arg(long)]
     pub max_bytes_scanned: Option<u64>,
-    /// Stop a query after this many seconds.
-    #[arg(long, default_value_t = engine::DEFAULT_TIMEOUT_SECS)]
+    /// Stop a query after this many seconds (1 to 31,622,400: 366 days).
+    #[arg(long, default_value_t = engine::DEFAULT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=engine::MAX_TIMEOUT_SECS))]
     pub timeout_secs: u64,
     /// Memory the engine may use, in MiB.
     #[arg(long, default_value_t = engine::DEFAULT_MEMORY_LIMIT_MB)]

@@ -28,8 +28,8 @@ pub struct Args {
     /// Random seed: the same seed and start date give the same events.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Days of events.
-    #[arg(long, default_value_t = 30)]
+    /// Days of events (1 to 36,600: a century).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_600))]
     pub days: u32,
     /// First day (default: so that the last day is today).
     #[arg(long)]

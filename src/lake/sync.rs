@@ -59,6 +59,38 @@ struct Manifest {
     files: BTreeMap<String, (u64, Option<String>)>,
 }
 
+/// The days of `since..=until` that have a partition directory in `lake`, in order, from one
+/// listing of the tenant's directory rather than one per day of the range: `--since
+/// 1900-01-01` is a call (paginated by the store), not 45,000.
+async fn partition_days(
+    lake: &Lake,
+    tenant: &str,
+    since: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+) -> Result<Vec<chrono::NaiveDate>> {
+    let prefix = layout::tenant_prefix(lake, tenant);
+    let listed = match lake.store().list_with_delimiter(Some(&prefix)).await {
+        Ok(l) => l,
+        // No directory of the tenant yet (a first sync's destination): no days.
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::Store {
+                path: prefix.to_string(),
+                source: e,
+            });
+        }
+    };
+    let mut days: Vec<chrono::NaiveDate> = listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().and_then(layout::parse_date))
+        .filter(|d| (since..=until).contains(d))
+        .collect();
+    days.sort();
+    days.dedup();
+    Ok(days)
+}
+
 /// Every object of one partition of a lake, with the partition's prefix.
 async fn list_partition(
     lake: &Lake,
@@ -202,13 +234,12 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
             opts.since
         )));
     }
-    // List the tenant's partitions in range (one listing per day, so a year is 365 small calls).
+    // List the tenant's partitions in range: the days that have one, then each of those.
     let mut files: Vec<ObjectMeta> = Vec::new();
     // The source's indexes, by their data file's relative path.
     let mut indexes: std::collections::HashMap<String, ObjectMeta> = Default::default();
     let mut partitions = 0;
-    let mut day = opts.since;
-    while day <= until {
+    for day in partition_days(src, &opts.tenant, opts.since, until).await? {
         let (prefix, metas) = list_partition(src, &opts.tenant, day).await?;
         for m in metas.iter().filter(|m| grams::is_index(&m.location)) {
             if let Some(data) = data_rel(src, &m.location) {
@@ -226,7 +257,6 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
             partitions += 1;
         }
         files.extend(metas);
-        day = day.succ_opt().expect("dates before year 262143");
     }
     let manifest = Arc::new(Mutex::new(load_manifest(dst).await?));
     let mut summary = SyncSummary {
@@ -356,8 +386,7 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
     }
     // Mirror: a file the source no longer lists (a compaction there replaced it) would double
     // its rows offline. Only once everything new has arrived.
-    let mut day = opts.since;
-    while day <= until {
+    for day in partition_days(dst, &opts.tenant, opts.since, until).await? {
         let (_, local) = list_partition(dst, &opts.tenant, day).await?;
         for m in local {
             // A data file, or an index, whose data file the source no longer lists.
@@ -382,7 +411,6 @@ pub async fn sync(src: &Lake, dst: &Lake, opts: &SyncOptions) -> Result<SyncSumm
                 summary.removed_files += usize::from(is_data);
             }
         }
-        day = day.succ_opt().expect("dates before year 262143");
     }
     Ok(summary)
 }

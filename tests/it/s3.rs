@@ -220,4 +220,25 @@ async fn sync_downloads_partitions_resumes_and_answers_offline() {
         .iter()
         .partition(|f| f.extension().is_some_and(|e| e == "parquet"));
     assert_eq!((data.len(), ix.len()), (2, 2), "{left:?}");
+
+    // The widest range the date flags take costs one listing of the tenant's days, not one
+    // per day of the range (3.65 M calls to S3 before): every partition, and only those.
+    let wide_dir = tempfile::tempdir().unwrap();
+    let wide = Lake::open(wide_dir.path().to_str().unwrap()).unwrap();
+    let all = SyncOptions {
+        tenant: "acme".into(),
+        since: day("0001-01-01"),
+        until: Some(day("9999-12-31")),
+        parallel: 4,
+        progress: false,
+    };
+    let w = tokio::time::timeout(std::time::Duration::from_secs(60), sync(&s3, &wide, &all))
+        .await
+        .expect("a sync of every possible day lists only the days there are")
+        .unwrap();
+    let days = common::rows(&s3_engine, "SELECT count(DISTINCT event_date) FROM events").await;
+    assert_eq!(vec![vec![w.partitions.to_string()]], days, "{w:?}");
+    assert!(w.partitions >= 3, "{w:?}");
+    let wide_engine = common::engine(&wide, Some("acme")).await;
+    assert_eq!(common::rows(&wide_engine, count).await, before);
 }

@@ -263,6 +263,17 @@ async fn doput_floods_and_memory_hogs_are_capped() {
     assert!(e.contains("memory") || e.contains("share"), "{e}");
     still_serving(&mut server, &tokens, &uri, &alice);
 
+    // A function whose output dwarfs its input (8 GiB from 30 bytes of SQL; the pool does not
+    // see expression results): refused before it allocates, and the server lives.
+    for amp in [
+        "SELECT length(rpad('x', 2147483647))",
+        "SELECT length(replace(repeat('a', 100000), 'a', repeat('b', 100000)))",
+    ] {
+        let e = error_of(&sql(dir.path(), &uri, &alice, amp));
+        assert!(e.contains("one call may build"), "{e}");
+        still_serving(&mut server, &tokens, &uri, &alice);
+    }
+
     // A days window past the calendar: a clear InvalidArgument from RunReport.
     let out = Command::new(common::python())
         .arg(common::repo().join("tests/flight/flight_actions.py"))

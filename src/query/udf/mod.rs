@@ -13,6 +13,7 @@
 //! `event_type` filter would have removed: one odd event of another type must not fail a query.
 
 mod agg;
+pub mod bounded;
 pub mod filter_fusion;
 pub mod fusion;
 pub mod json;
@@ -72,6 +73,7 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
             ctx.register_udaf(f.as_ref().clone().with_aliases([trino]));
         }
     }
+    bounded::register(ctx);
     let state = ctx.state_ref();
     let mut state = state.write();
     use datafusion::execution::FunctionRegistry;

@@ -158,6 +158,11 @@ impl Kind {
                     ) else {
                         continue;
                     };
+                    if !from.is_empty() && to.len() <= from.len() {
+                        // Never longer than the input: no need to count.
+                        total = total.saturating_add(s.len());
+                        continue;
+                    }
                     let matches = if from.is_empty() {
                         s.chars().count() + 1
                     } else {
@@ -244,6 +249,11 @@ mod tests {
         assert_eq!(
             Kind::Replace.output_bytes(&[s("xaya"), s("a"), s("bbb")], 1),
             4 + 6
+        );
+        // A `to` no longer than `from`: the input's size, uncounted.
+        assert_eq!(
+            Kind::Replace.output_bytes(&[s("xaya"), s("ab"), s("c")], 1),
+            4
         );
         // An empty `from` matches at every character boundary.
         assert_eq!(
